@@ -1,0 +1,119 @@
+"""Conversion between Python values and google.protobuf Struct/Value.
+
+JSON has one number type and protobuf's Value stores every number as a double, so a JSON
+``5`` arrives as ``5.0``. Reading a Value back gives an ``int`` when the double is integral
+and within ±2**53 (where doubles hold every integer exactly), a ``float`` otherwise: record
+id ``5`` stays ``5`` and a form's ``2.5`` stays ``2.5``. The price is that a JSON ``2.0``
+also reads back as ``2``; JSON itself does not tell the two apart.
+
+Writing accepts JSON's types plus a few Python types with one obvious JSON form:
+``Decimal`` becomes its exact string, dates and times their ISO 8601 string, an ``Enum``
+its value and a tuple a list. Anything else raises ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import enum
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+# Largest magnitude below which every integer is exactly representable as a double.
+MAX_SAFE_INTEGER = 2**53
+
+
+def number(value: float) -> int | float:
+    """Returns ``value`` as an int when it is integral and exactly representable."""
+    if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER:
+        return int(value)
+    return value
+
+
+def from_value(value: struct_pb2.Value) -> Any:
+    """Converts a protobuf Value to plain Python (dict, list, str, int, float, bool, None)."""
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        return number(value.number_value)
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return from_struct(value.struct_value)
+    if kind == "list_value":
+        return [from_value(item) for item in value.list_value.values]
+    # null_value, or a Value with nothing set: both mean JSON null.
+    return None
+
+
+def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """Converts a protobuf Struct to a dict of plain Python values."""
+    return {key: from_value(item) for key, item in struct.fields.items()}
+
+
+def to_value(obj: object) -> struct_pb2.Value:
+    """Converts a JSON-representable Python value to a new protobuf Value.
+
+    Raises:
+        TypeError: ``obj`` (or something inside it) has no JSON form.
+        ValueError: a number JSON cannot carry (NaN, infinity, an int beyond ±2**53).
+    """
+    value = struct_pb2.Value()
+    fill_value(value, obj)
+    return value
+
+
+def to_struct(obj: Mapping[str, object]) -> struct_pb2.Struct:
+    """Converts a mapping with string keys to a new protobuf Struct."""
+    struct = struct_pb2.Struct()
+    fill_struct(struct, obj)
+    return struct
+
+
+def fill_struct(target: struct_pb2.Struct, obj: Mapping[str, object]) -> None:
+    """Writes ``obj`` into ``target`` (which is usually a field of a larger message)."""
+    for key, item in obj.items():
+        if not isinstance(key, str):
+            raise TypeError(f"JSON object keys must be strings, not {type(key).__name__}")
+        fill_value(target.fields[key], item)
+
+
+def fill_value(target: struct_pb2.Value, obj: object) -> None:
+    """Writes ``obj`` into ``target`` in place; see to_value for the rules."""
+    # bool before int: bool is a subclass of int.
+    if obj is None:
+        target.null_value = struct_pb2.NULL_VALUE
+    elif isinstance(obj, bool):
+        target.bool_value = obj
+    elif isinstance(obj, str):
+        target.string_value = obj
+    elif isinstance(obj, enum.Enum):
+        fill_value(target, obj.value)
+    elif isinstance(obj, int):
+        if abs(obj) > MAX_SAFE_INTEGER:
+            raise ValueError(f"integer {obj} is too large for a JSON number")
+        target.number_value = obj
+    elif isinstance(obj, float):
+        if not math.isfinite(obj):
+            raise ValueError(f"{obj} is not a JSON number")
+        target.number_value = obj
+    elif isinstance(obj, Decimal):
+        if not obj.is_finite():
+            raise ValueError(f"{obj} is not a JSON number")
+        target.string_value = str(obj)
+    elif isinstance(obj, datetime.date | datetime.time):
+        target.string_value = obj.isoformat()
+    elif isinstance(obj, Mapping):
+        # SetInParent makes an empty dict an empty object rather than an unset Value.
+        target.struct_value.SetInParent()
+        fill_struct(target.struct_value, obj)
+    elif isinstance(obj, list | tuple):
+        target.list_value.SetInParent()
+        for item in obj:
+            fill_value(target.list_value.values.add(), item)
+    else:
+        raise TypeError(f"{type(obj).__name__} is not JSON-representable")
