@@ -1,0 +1,174 @@
+"""The aiohttp application: Jet's `POST /api/messages/` and the operator endpoints."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from jetbridge import __version__, render
+from jetbridge.auth import Authenticator
+from jetbridge.config import Settings
+from jetbridge.cors import cors_middleware, preflight
+from jetbridge.discovery import Discovery
+from jetbridge.errors import BridgeError
+from jetbridge.messages import (
+    EXECUTE_ACTION,
+    GET_ACTION_LIST,
+    GET_ELEMENT_STATUS,
+    GET_FIELD_OPTIONS,
+    parse_message,
+)
+from jetbridge.routing import Router
+from jetbridge.services import Service, ServiceState
+
+log = logging.getLogger(__name__)
+
+SETTINGS = web.AppKey("settings", Settings)
+DISCOVERY = web.AppKey("discovery", Discovery)
+ROUTER = web.AppKey("router", Router)
+AUTH = web.AppKey("auth", Authenticator)
+
+MESSAGES_PATH = "/api/messages/"
+JSON = "application/json"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON response serialised with orjson."""
+    return web.Response(body=orjson.dumps(data), status=status, content_type=JSON)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """The bridge's application; gRPC channels and discovery live as long as it runs."""
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        # CORS outermost, so that the JSON errors carry its headers too.
+        middlewares=[cors_middleware(settings), _errors_as_json],
+    )
+    app[SETTINGS] = settings
+    app[AUTH] = Authenticator(settings)
+    app.cleanup_ctx.append(app[AUTH].lifespan)
+    app.cleanup_ctx.append(_services)
+    app.router.add_post(MESSAGES_PATH, _messages)
+    app.router.add_post(MESSAGES_PATH.rstrip("/"), _messages)
+    app.router.add_route("OPTIONS", MESSAGES_PATH, preflight)
+    app.router.add_route("OPTIONS", MESSAGES_PATH.rstrip("/"), preflight)
+    app.router.add_get("/", _index)
+    return app
+
+
+async def _services(app: web.Application) -> AsyncIterator[None]:
+    """Channels are created inside the running loop (grpc.aio binds them to it)."""
+    settings = app[SETTINGS]
+    services = [Service(config, settings) for config in settings.services]
+    discovery = Discovery(settings, services)
+    app[DISCOVERY] = discovery
+    app[ROUTER] = Router(discovery)
+    await discovery.start()
+    try:
+        yield
+    finally:
+        await discovery.stop()
+        for service in services:
+            await service.close()
+
+
+@web.middleware
+async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves as JSON with `detail`, and as one log line; never HTML."""
+    try:
+        return await handler(request)
+    except BridgeError as error:
+        _log_error(request, error.status, error.detail)
+        return json_response(error.body(), error.status)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise
+        detail = _http_detail(error)
+        _log_error(request, error.status, detail)
+        response = json_response({"detail": detail}, error.status)
+        if "Allow" in error.headers:
+            response.headers["Allow"] = error.headers["Allow"]
+        return response
+    except Exception:
+        log.exception("%s %s failed", request.method, request.path)
+        return json_response({"detail": "Internal error in the bridge"}, 500)
+
+
+def _http_detail(error: web.HTTPException) -> str:
+    if isinstance(error, web.HTTPRequestEntityTooLarge):
+        return "The request body is too large"
+    if isinstance(error, web.HTTPMethodNotAllowed):
+        return f"Method {error.method} is not allowed here; use POST {MESSAGES_PATH}"
+    if isinstance(error, web.HTTPNotFound):
+        return f"Not found; Jet Admin's messages endpoint is POST {MESSAGES_PATH}"
+    return error.reason
+
+
+def _log_error(request: web.Request, status: int, detail: str) -> None:
+    level = logging.ERROR if status >= 500 else logging.WARNING
+    log.log(level, "%s %s -> %d: %s", request.method, request.path, status, detail)
+
+
+async def _messages(request: web.Request) -> web.StreamResponse:
+    if not request.content_type.startswith(JSON):
+        raise BridgeError(415, f"Content-Type must be {JSON}, not {request.content_type!r}")
+    body = await request.read()
+    message = parse_message(body)
+    caller = await request.app[AUTH].authenticate(request)
+    router = request.app[ROUTER]
+    if message.name == GET_ACTION_LIST:
+        return web.Response(body=router.action_list_body(), content_type=JSON)
+    if message.name == EXECUTE_ACTION:
+        result = await router.execute(message.params, caller)
+        if isinstance(result, render.Download):
+            return _download(result)
+        status, data = result
+        if status != 200:
+            _log_error(request, status, str(data.get("detail", "")))
+        return json_response(data, status)
+    if message.name == GET_FIELD_OPTIONS:
+        return json_response(await router.field_options(message.params, caller))
+    if message.name == GET_ELEMENT_STATUS:
+        # Reserved by Jet with no known params; the reference answers an empty 200.
+        return json_response(None)
+    raise BridgeError(
+        400,
+        f"Unknown message name {message.name!r}",
+        name=[f"unknown message name {message.name!r}"],
+    )
+
+
+def _download(file: render.Download) -> web.Response:
+    response = web.Response(body=file.content, content_type=file.content_type)
+    response.headers["Content-Disposition"] = file.disposition
+    return response
+
+
+async def _index(request: web.Request) -> web.Response:
+    """What this is and whether it works: for a person opening the bridge in a browser."""
+    settings = request.app[SETTINGS]
+    discovery = request.app[DISCOVERY]
+    services: list[Service] = list(discovery.services)
+    body: dict[str, Any] = {
+        "name": "jetbridge",
+        "version": __version__,
+        "messages_url": MESSAGES_PATH,
+        "services": [{"name": s.name, "state": s.state.value} for s in services],
+        "actions": len(discovery.catalog.actions),
+    }
+    warnings = []
+    if settings.disable_auth:
+        warnings.append(
+            "authentication is disabled: anyone who can reach this port can run actions"
+        )
+    if any(s.state is not ServiceState.UP for s in services):
+        warnings.append("some action servers are not up")
+    if warnings:
+        body["warnings"] = warnings
+    return json_response(body)

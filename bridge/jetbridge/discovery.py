@@ -1,0 +1,143 @@
+"""Finding out what every service serves, and keeping that current.
+
+At start every service is asked for its actions in parallel, each bounded by the discovery
+timeout; a service that does not answer is logged and left to a background task. That task keeps
+one service's listing fresh: it asks again every `refresh_interval`, as soon as the channel to an
+up service changes state (a restart, a lost connection), and, while the service is down, with a
+backoff from 0.25 s up to `retry_max_interval`. A down service's actions stay listed: calls to it
+fail fast with 503 until it answers again, and the admin UI does not flicker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+import grpc
+
+from jetactions.v1 import actions_pb2
+from jetbridge.catalog import Catalog
+from jetbridge.config import Settings
+from jetbridge.services import Service, ServiceState
+
+log = logging.getLogger(__name__)
+
+_FIRST_RETRY = 0.25
+# An unknown action name refreshes every service at most this often, so a client sending
+# made-up names cannot turn the bridge into a ListActions flood.
+_MIN_ON_DEMAND_INTERVAL = 1.0
+
+
+class Discovery:
+    """Owns the services' listings and the catalog built from them."""
+
+    def __init__(self, settings: Settings, services: Sequence[Service]) -> None:
+        self.settings = settings
+        self.services = tuple(services)
+        self.catalog = Catalog()
+        self.ready = False
+        self._wake = {service.name: asyncio.Event() for service in self.services}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._on_demand: asyncio.Task[None] | None = None
+        self._on_demand_at = -_MIN_ON_DEMAND_INTERVAL
+
+    async def start(self) -> None:
+        """Discover every service once, in parallel, then keep them current in the background."""
+        await self.refresh()
+        self.ready = True
+        up = sum(service.state is ServiceState.UP for service in self.services)
+        log.info(
+            "discovery done: %d of %d services up, %d actions",
+            up,
+            len(self.services),
+            len(self.catalog.actions),
+        )
+        self._tasks = [
+            asyncio.create_task(self._maintain(service), name=f"discovery:{service.name}")
+            for service in self.services
+        ]
+
+    async def stop(self) -> None:
+        """Stop the background tasks."""
+        tasks = [*self._tasks, *([self._on_demand] if self._on_demand else [])]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def mark_down(self, service: Service, why: str) -> None:
+        """Called when a call found the service unreachable: fail fast and retry soon."""
+        self._set_down(service, why)
+        self._wake[service.name].set()
+
+    async def refresh_on_demand(self) -> None:
+        """Refresh every service now (an unknown action name arrived), at most once a second.
+
+        Concurrent callers share one refresh; each waits at most the discovery timeout.
+        """
+        if self._on_demand is None or self._on_demand.done():
+            now = time.monotonic()
+            if now - self._on_demand_at < _MIN_ON_DEMAND_INTERVAL:
+                return
+            self._on_demand_at = now
+            self._on_demand = asyncio.create_task(self.refresh())
+        await asyncio.shield(self._on_demand)
+
+    async def refresh(self) -> None:
+        """Ask every service for its actions now, in parallel, each within the timeout."""
+        await asyncio.gather(*(self._discover(service) for service in self.services))
+
+    async def _maintain(self, service: Service) -> None:
+        delay = _FIRST_RETRY
+        while True:
+            if service.state is ServiceState.UP:
+                delay = _FIRST_RETRY
+                await self._wait(service, self.settings.refresh_interval)
+            else:
+                await self._wait(service, delay)
+                delay = min(delay * 2, self.settings.retry_max_interval)
+            await self._discover(service)
+
+    async def _wait(self, service: Service, seconds: float) -> None:
+        """Sleep up to `seconds`; wake early when asked to, or when an up service's channel
+        changes state."""
+        wake = self._wake[service.name]
+        waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(wake.wait())]
+        if service.state is ServiceState.UP:
+            state = service.channel.get_state()
+            waiters.append(asyncio.ensure_future(service.channel.wait_for_state_change(state)))
+        try:
+            await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            wake.clear()
+
+    async def _discover(self, service: Service) -> None:
+        try:
+            listing = await service.stub.ListActions(
+                actions_pb2.ListActionsRequest(),
+                timeout=self.settings.discovery_timeout,
+                metadata=service.metadata,
+            )
+        except grpc.aio.AioRpcError as error:
+            self._set_down(service, f"{error.code().name}: {error.details()}")
+            return
+        was = service.state
+        service.state = ServiceState.UP
+        service.last_error = ""
+        if was is not ServiceState.UP:
+            log.info("service %r is up: %d actions", service.name, len(listing.actions))
+        if listing != service.listing:
+            service.listing = listing
+            self.catalog = Catalog.build(self.services)
+
+    def _set_down(self, service: Service, why: str) -> None:
+        if service.state is not ServiceState.DOWN:
+            log.warning("service %r is down (%s); retrying in the background", service.name, why)
+        service.state = ServiceState.DOWN
+        service.last_error = why

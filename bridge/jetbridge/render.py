@@ -1,0 +1,161 @@
+"""Action servers' gRPC answers rendered as Jet Admin's JSON."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jetactions.v1 import actions_pb2
+from jetbridge.convert import from_struct, from_value
+
+_FIELD_NAMES: dict[int, str] = {
+    actions_pb2.FIELD_TYPE_UNSPECIFIED: "CharField",
+    actions_pb2.FIELD_TYPE_BOOLEAN: "BooleanField",
+    actions_pb2.FIELD_TYPE_CHAR: "CharField",
+    actions_pb2.FIELD_TYPE_TEXT: "TextField",
+    actions_pb2.FIELD_TYPE_INTEGER: "IntegerField",
+    actions_pb2.FIELD_TYPE_FLOAT: "FloatField",
+    actions_pb2.FIELD_TYPE_DECIMAL: "DecimalField",
+    actions_pb2.FIELD_TYPE_DATE_TIME: "DateTimeField",
+    actions_pb2.FIELD_TYPE_DATE: "DateField",
+    actions_pb2.FIELD_TYPE_TIME: "TimeField",
+    actions_pb2.FIELD_TYPE_TIMESTAMP: "TimestampField",
+    actions_pb2.FIELD_TYPE_JSON: "JSONField",
+    actions_pb2.FIELD_TYPE_SELECT: "SelectField",
+    actions_pb2.FIELD_TYPE_FOREIGN_KEY: "ForeignKey",
+    actions_pb2.FIELD_TYPE_CODE: "CodeField",
+    actions_pb2.FIELD_TYPE_SQL: "SqlField",
+    actions_pb2.FIELD_TYPE_TRANSLATABLE: "TranslatableField",
+}
+
+
+def field_name(field_type: int) -> str:
+    """Jet's name of a FieldType; values from a newer contract read as CharField."""
+    return _FIELD_NAMES.get(field_type, "CharField")
+
+
+def action(item: actions_pb2.Action) -> dict[str, Any]:
+    """One get_action_list entry."""
+    data: dict[str, Any] = {"name": item.name}
+    for key in ("label", "icon", "description"):
+        if text := getattr(item, key):
+            data[key] = text
+    if item.WhichOneof("kind") == "model_action":
+        models = list(item.model_action.models)
+        data["model_action"] = {
+            "model": models[0] if len(models) == 1 else models,
+            "for_instance": item.model_action.for_instance,
+            "bulk": item.model_action.bulk,
+        }
+    else:
+        data["common_action"] = {}
+    if item.params:
+        data["params"] = [param(p) for p in item.params]
+    return data
+
+
+def param(item: actions_pb2.Param) -> dict[str, Any]:
+    """One input of an action's form."""
+    params: dict[str, Any] = {}
+    if item.options:
+        params["options_type"] = "static"
+        params["options"] = [option(o) for o in item.options]
+    if item.options_from_server:
+        params["options_type"] = "dynamic"
+    if item.related_model:
+        params["related_model"] = {"model": item.related_model}
+    params.update(from_struct(item.extra))
+    data: dict[str, Any] = {
+        "name": item.name,
+        "field": field_name(item.field),
+        "required": item.required,
+        "params": params,
+    }
+    if item.label:
+        data["label"] = item.label
+    if item.description:
+        data["description"] = item.description
+    if item.HasField("default_value"):
+        data["default_value"] = from_value(item.default_value)
+    return data
+
+
+def option(item: actions_pb2.Option) -> dict[str, Any]:
+    """One select option: value (any JSON), name, and color when set."""
+    data = {"value": from_value(item.value), "name": item.name}
+    if item.color:
+        data["color"] = item.color
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class Download:
+    """A file result: sent as a raw body, not JSON."""
+
+    content: bytes
+    content_type: str
+    disposition: str
+
+
+def execute_result(
+    response: actions_pb2.ExecuteActionResponse,
+) -> tuple[int, dict[str, Any]] | Download:
+    """An execute_action answer: (status, JSON object), or a Download."""
+    outcome = response.WhichOneof("outcome")
+    if outcome == "file":
+        return _download(response.file)
+    if outcome == "errors":
+        return 400, field_errors(response.errors)
+    result = response.result
+    body: dict[str, Any] = from_struct(result.extra)
+    body["result"] = from_value(result.value) if result.HasField("value") else True
+    if result.HasField("message"):
+        body["message"] = result.message
+    if result.HasField("html"):
+        body["html"] = result.html
+    return 200, body
+
+
+def field_errors(errors: actions_pb2.FieldErrors) -> dict[str, Any]:
+    """Jet's 400 validation shape (`{"<field>": [...], "non_field_errors": [...]}`), plus the
+    documented `{"result": false, "errors": {...}}` form and a `detail` line for other clients.
+    """
+    jet_errors = {name: list(item.messages) for name, item in errors.fields.items()}
+    if errors.non_field_errors:
+        jet_errors["non_field_errors"] = list(errors.non_field_errors)
+    summary = [
+        message if name == "non_field_errors" else f"{name}: {message}"
+        for name, messages in jet_errors.items()
+        for message in messages[:1]
+    ]
+    detail = "; ".join(summary) or "The action refused its inputs"
+    return {**jet_errors, "detail": detail, "result": False, "errors": jet_errors}
+
+
+def _download(file: actions_pb2.File) -> Download:
+    name = file.filename or "download"
+    return Download(
+        content=file.content,
+        content_type=file.content_type or "application/octet-stream",
+        disposition=content_disposition(name),
+    )
+
+
+def content_disposition(filename: str) -> str:
+    """`attachment` with an ASCII fallback name and the exact name in RFC 5987 form."""
+    fallback = re.sub(r"[^A-Za-z0-9._ -]", "_", filename) or "download"
+    encoded = "".join(
+        ch
+        if re.match(r"[A-Za-z0-9!#$&+.^_`|~-]", ch)
+        else "".join(f"%{b:02X}" for b in ch.encode())
+        for ch in filename
+    )
+    if encoded == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+
+
+def field_options(response: actions_pb2.GetFieldOptionsResponse) -> list[dict[str, Any]]:
+    """A get_field_options answer."""
+    return [option(o) for o in response.options]

@@ -1,0 +1,211 @@
+"""Fixtures: real action-server processes on loopback ports and in-process bridges.
+
+Action servers run as separate processes (they are killed and restarted by fault tests); the
+bridge under test runs in the test's event loop on a real loopback port and is called over real
+HTTP, so each test gets its own bridge with its own settings in a few milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import grpc
+import pytest
+from aiohttp.test_utils import TestServer
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from jetbridge.app import create_app
+from jetbridge.config import ServiceConfig, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHOP = ROOT / "examples" / "python" / "shop.py"
+BILLING = ROOT / "tests" / "servers" / "billing.py"
+LOGS = ROOT / ".pytest_cache" / "server-logs"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ActionServerProcess:
+    """An action server started as its own process on a fixed loopback port."""
+
+    script: Path
+    args: tuple[str, ...] = ()
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True) -> None:
+        """Start the process (again) and, unless told not to, wait until it serves."""
+        LOGS.mkdir(parents=True, exist_ok=True)
+        log = (LOGS / f"{self.script.stem}-{self.port}.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, str(self.script), "--address", self.address, *self.args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+        )
+        log.close()
+        if wait:
+            self.wait_serving()
+
+    def wait_serving(self, timeout: float = 20.0) -> None:
+        """Block until grpc.health.v1 says SERVING."""
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.address) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.script.name} exited with {self.process.returncode}")
+                try:
+                    reply = stub.Check(health_pb2.HealthCheckRequest(), timeout=1)
+                    if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.05)
+        raise TimeoutError(f"{self.script.name} did not start serving on {self.address}")
+
+    def kill(self) -> None:
+        """SIGKILL: the process dies with whatever it had in flight."""
+        self._signal(signal.SIGKILL)
+
+    def stop(self) -> None:
+        """SIGTERM, then wait for the process to exit."""
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, signum: int) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signum)
+            self.process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def shop() -> Iterator[ActionServerProcess]:
+    """The Python example action server, shared by the tests that do not kill it."""
+    server = ActionServerProcess(SHOP)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def billing() -> Iterator[ActionServerProcess]:
+    """A second action server with actions made for testing failures."""
+    server = ActionServerProcess(BILLING)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def spawn() -> Iterator[Callable[..., ActionServerProcess]]:
+    """Start action servers owned by one test (to kill or restart); stopped afterwards."""
+    started: list[ActionServerProcess] = []
+
+    def make(script: Path = BILLING, *args: str, start: bool = True) -> ActionServerProcess:
+        server = ActionServerProcess(script, tuple(args))
+        if start:
+            server.start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.kill()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An HTTP answer of the bridge."""
+
+    status: int
+    headers: Any
+    body: bytes
+
+    def json(self) -> Any:
+        import orjson
+
+        return orjson.loads(self.body)
+
+
+@dataclass
+class Bridge:
+    """A bridge running in this event loop, called over real HTTP."""
+
+    server: TestServer
+    session: aiohttp.ClientSession
+
+    @property
+    def url(self) -> str:
+        return str(self.server.make_url("/api/messages/"))
+
+    async def send(self, name: str | None, params: Any = None, **extra: Any) -> Reply:
+        """POST one Jet message; `params=None` leaves the key out, as the browser does."""
+        message: dict[str, Any] = dict(extra)
+        if name is not None:
+            message["name"] = name
+        if params is not None:
+            message["params"] = params
+        return await self.post(json=message)
+
+    async def post(self, **kwargs: Any) -> Reply:
+        async with self.session.post(self.url, **kwargs) as response:
+            return Reply(response.status, response.headers, await response.read())
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> Reply:
+        url = self.server.make_url(path)
+        async with self.session.request(method, url, **kwargs) as response:
+            return Reply(response.status, response.headers, await response.read())
+
+
+BridgeFactory = Callable[..., Awaitable[Bridge]]
+
+
+def service(name: str, server: ActionServerProcess, timeout: float = 10.0) -> ServiceConfig:
+    """A ServiceConfig for one action-server process."""
+    return ServiceConfig(name=name, target=server.address, timeout=timeout)
+
+
+@pytest.fixture
+async def make_bridge() -> AsyncIterator[BridgeFactory]:
+    """Start in-process bridges in front of the given services; closed after the test."""
+    running: list[Bridge] = []
+
+    async def make(*services: ServiceConfig, **settings: Any) -> Bridge:
+        options: dict[str, Any] = {
+            "disable_auth": True,
+            "discovery_timeout": 2.0,
+            "retry_max_interval": 0.5,
+        }
+        options.update(settings)
+        server = TestServer(create_app(Settings(services=services, **options)), host="127.0.0.1")
+        await server.start_server()
+        bridge = Bridge(server, aiohttp.ClientSession())
+        running.append(bridge)
+        return bridge
+
+    yield make
+    for bridge in running:
+        await bridge.session.close()
+        await bridge.server.close()

@@ -1,0 +1,94 @@
+"""A second action server for the bridge's tests: failures on demand, echoes, counters.
+
+Run: python tests/servers/billing.py --address 127.0.0.1:PORT [--duplicates] [--extra]
+With --duplicates it also declares `mail_users` and options for (orders, city), which the example
+shop server declares too, to exercise the bridge's conflict rule; with --extra it declares one
+more action, `late_action`, to show the bridge picking up a changed action set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+from decimal import Decimal
+from typing import Any
+
+import grpc
+
+from jetactions import ActionContext, ActionError, ActionServer, FieldContext, Option, Result
+
+calls = {"counted": 0}
+
+
+def build_app(duplicates: bool, extra: bool) -> ActionServer:
+    app = ActionServer(name="billing")
+
+    @app.common_action(label="Charge")
+    async def charge(ctx: ActionContext, amount: Decimal) -> Result:
+        return Result(message=f"Charged {amount}")
+
+    @app.common_action()
+    async def counted(ctx: ActionContext, amount: int) -> dict[str, Any]:
+        calls["counted"] += 1
+        return {"count": calls["counted"], "amount": amount}
+
+    @app.common_action()
+    def call_count(ctx: ActionContext) -> dict[str, Any]:
+        return {"result": calls["counted"]}
+
+    @app.common_action()
+    async def slow(ctx: ActionContext, seconds: float) -> Result:
+        await asyncio.sleep(seconds)
+        return Result(message=f"slept {seconds}")
+
+    @app.common_action()
+    async def fail_with(ctx: ActionContext, code: str) -> None:
+        raise ActionError(grpc.StatusCode[code], f"failed with {code}")
+
+    @app.common_action()
+    async def crash(ctx: ActionContext) -> None:
+        raise RuntimeError("internal detail that must not reach the browser")
+
+    @app.model_action("invoices", for_instance=True, bulk=True)
+    def echo(ctx: ActionContext) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "model": ctx.model,
+            "ids": ctx.ids,
+            "inverse_ids": ctx.inverse_ids,
+            "inputs": ctx.inputs,
+            "params": ctx.params,
+            "time_remaining": ctx.time_remaining(),
+        }
+
+    if duplicates:
+
+        @app.model_action("users", name="mail_users", for_instance=True, bulk=True)
+        async def mail_users_twin(ctx: ActionContext) -> Result:
+            return Result(message="billing's mail_users")
+
+        @app.field_options("orders", "city")
+        async def cities_twin(ctx: FieldContext) -> list[Option]:
+            return [Option("billing", "Billing's city")]
+
+    if extra:
+
+        @app.common_action()
+        async def late_action(ctx: ActionContext) -> Result:
+            return Result(message="late")
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--address", default="127.0.0.1:50060")
+    parser.add_argument("--duplicates", action="store_true")
+    parser.add_argument("--extra", action="store_true")
+    args = parser.parse_args()
+    build_app(args.duplicates, args.extra).run(args.address)
+
+
+if __name__ == "__main__":
+    main()

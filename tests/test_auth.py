@@ -1,0 +1,758 @@
+"""Authentication and caller identity, over real HTTP, against a local fake of Jet's API.
+
+JWTs are signed with key pairs made at test time and the bridge trusts the test key; a tiny
+in-process action server records the Caller each request carries, so every check goes through the
+real app, the real gRPC hop and the real HTTP client of Jet's API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import jwt
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from google.protobuf.json_format import MessageToDict
+
+from jetactions.v1 import actions_pb2, actions_pb2_grpc
+from jetbridge.auth import (
+    Authenticator,
+    caller_from_claims,
+    default_verify_key_pem,
+    parse_authorization,
+)
+from jetbridge.cli import check_auth
+from jetbridge.config import ConfigError, ServiceConfig, Settings, load_settings
+from tests.conftest import Bridge, BridgeFactory, Reply, free_port
+
+PROJECT = "shop"
+PROJECT_TOKEN_SETTING = "project-token-setting-0001"
+BEARER_KEYS = ("bearer-key-current-0123456789", "bearer-key-previous-9876543210")
+WHOAMI = {"name": "whoami", "params": {}}
+# Jet Admin's key as PROTOCOL.md ships it, beside the repository (absent in some checkouts).
+SHARED_KEY = Path(__file__).resolve().parents[2] / "shared" / "jet_admin_public_key.pem"
+
+
+# ---------------------------------------------------------------- keys and tokens
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The trusted test key pair, an untrusted one and an EC key, made once per module."""
+
+    trusted: rsa.RSAPrivateKey
+    untrusted: rsa.RSAPrivateKey
+    elliptic: ec.EllipticCurvePrivateKey
+
+    @property
+    def public_pem(self) -> str:
+        return _public_pem(self.trusted)
+
+
+def _public_pem(key: rsa.RSAPrivateKey) -> str:
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+@pytest.fixture(scope="module")
+def keys() -> Keys:
+    return Keys(
+        trusted=rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        untrusted=rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        elliptic=ec.generate_private_key(ec.SECP256R1()),
+    )
+
+
+def claims(**changes: Any) -> dict[str, Any]:
+    """Claims shaped like Jet Admin's, valid for five minutes; `changes` override or drop keys."""
+    now = int(time.time())
+    base: dict[str, Any] = {
+        "user": {"id": 7, "email": "ada@example.com"},
+        "project": PROJECT,
+        "environment": "prod",
+        "admin": False,
+        "projects": {PROJECT: {"owner": True, "read_only": False}},
+        "iat": now,
+        "exp": now + 300,
+    }
+    base.update(changes)
+    return {key: value for key, value in base.items() if value is not ...}
+
+
+def sign(payload: dict[str, Any], key: Any, algorithm: str = "RS256") -> str:
+    return jwt.encode(payload, key, algorithm=algorithm)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forge(header: dict[str, Any], payload: dict[str, Any], secret: bytes | None) -> str:
+    """A token built by hand: `alg: none`, or HMAC keyed with whatever an attacker has."""
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(payload).encode())}"
+    if secret is None:
+        return signing_input + "."
+    digest = hmac.new(secret, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(digest)}"
+
+
+# ---------------------------------------------------------------- action server and fake Jet
+
+
+class Recorder(actions_pb2_grpc.ActionServiceServicer):
+    """An action server that records the Caller of every request."""
+
+    def __init__(self) -> None:
+        self.callers: list[actions_pb2.Caller] = []
+
+    async def ListActions(
+        self,
+        request: actions_pb2.ListActionsRequest,
+        context: grpc.aio.ServicerContext[
+            actions_pb2.ListActionsRequest, Awaitable[actions_pb2.ListActionsResponse]
+        ],
+    ) -> actions_pb2.ListActionsResponse:
+        return actions_pb2.ListActionsResponse(
+            actions=[actions_pb2.Action(name="whoami", common_action=actions_pb2.CommonAction())],
+            field_options=[actions_pb2.FieldRef(model="orders", field="city")],
+        )
+
+    async def ExecuteAction(
+        self,
+        request: actions_pb2.ExecuteActionRequest,
+        context: grpc.aio.ServicerContext[
+            actions_pb2.ExecuteActionRequest, Awaitable[actions_pb2.ExecuteActionResponse]
+        ],
+    ) -> actions_pb2.ExecuteActionResponse:
+        self.callers.append(request.caller)
+        return actions_pb2.ExecuteActionResponse(result=actions_pb2.Result(message="ok"))
+
+    async def GetFieldOptions(
+        self,
+        request: actions_pb2.GetFieldOptionsRequest,
+        context: grpc.aio.ServicerContext[
+            actions_pb2.GetFieldOptionsRequest, Awaitable[actions_pb2.GetFieldOptionsResponse]
+        ],
+    ) -> actions_pb2.GetFieldOptionsResponse:
+        self.callers.append(request.caller)
+        return actions_pb2.GetFieldOptionsResponse(options=[actions_pb2.Option(name="Rome")])
+
+
+@dataclass
+class ActionServer:
+    recorder: Recorder
+    config: ServiceConfig
+
+
+@pytest.fixture
+async def action_server() -> AsyncIterator[ActionServer]:
+    server = grpc.aio.server()
+    recorder = Recorder()
+    actions_pb2_grpc.add_ActionServiceServicer_to_server(recorder, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield ActionServer(recorder, ServiceConfig(name="rec", target=f"127.0.0.1:{port}", timeout=5))
+    await server.stop(None)
+
+
+@dataclass
+class FakeJet:
+    """Jet Admin's `project_auth/` on loopback; the answer depends on the token sent."""
+
+    url: str = ""
+    calls: list[dict[str, str]] = field(default_factory=list)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def count(self, token: str) -> int:
+        return sum(call["token"] == token for call in self.calls)
+
+    async def project_auth(self, request: web.Request) -> web.Response:
+        form = {key: str(value) for key, value in (await request.post()).items()}
+        self.calls.append(form)
+        token = form.get("token", "")
+        if token.startswith("slow-"):  # longer than the bridge waits
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.release.wait(), 5)
+        if token.startswith("slowish-"):  # answers, but slowly enough to overlap requests
+            await asyncio.sleep(0.15)
+        if token.startswith("refused-"):
+            return web.json_response({"detail": "Invalid token"}, status=403)
+        if token.startswith("disabled-"):
+            return web.json_response({"access_disabled": True, "warning": "Plan expired"})
+        if token.startswith("broken-"):
+            return web.json_response({"detail": "oops"}, status=502)
+        if token.startswith("garbage-"):
+            return web.Response(text="<html>maintenance</html>")
+        return web.json_response({"result": True})
+
+
+@pytest.fixture
+async def fake_jet() -> AsyncIterator[FakeJet]:
+    fake = FakeJet()
+    app = web.Application()
+    app.router.add_post("/api/project_auth/", fake.project_auth)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    fake.url = str(server.make_url("/api"))
+    yield fake
+    fake.release.set()
+    await server.close()
+
+
+AuthBridge = Callable[..., Awaitable[Bridge]]
+
+
+@pytest.fixture
+def auth_bridge(
+    make_bridge: BridgeFactory, action_server: ActionServer, fake_jet: FakeJet, keys: Keys
+) -> AuthBridge:
+    """A bridge with every method configured (the test key trusted); kwargs override."""
+
+    async def make(**overrides: Any) -> Bridge:
+        settings: dict[str, Any] = {
+            "disable_auth": False,
+            "project": PROJECT,
+            "environment": "prod",
+            "token": PROJECT_TOKEN_SETTING,
+            "jwt_verify_key": keys.public_pem,
+            "bearer_auth_key": BEARER_KEYS,
+            "api_base_url": fake_jet.url,
+            "auth_timeout": 0.5,
+        }
+        settings.update(overrides)
+        return await make_bridge(action_server.config, **settings)
+
+    return make
+
+
+async def call(
+    bridge: Bridge,
+    authorization: str | None,
+    name: str = "execute_action",
+    params: Any = WHOAMI,
+) -> Reply:
+    headers = {} if authorization is None else {"Authorization": authorization}
+    return await bridge.post(json={"name": name, "params": params}, headers=headers)
+
+
+def assert_error(reply: Reply, status: int, words: str) -> None:
+    assert reply.status == status, reply.body
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert words in reply.json()["detail"]
+
+
+# ---------------------------------------------------------------- JWT
+
+
+async def test_valid_jwt_reaches_the_action_server_with_the_caller(
+    auth_bridge: AuthBridge, action_server: ActionServer, keys: Keys
+) -> None:
+    bridge = await auth_bridge()
+    token = sign(claims(), keys.trusted)
+    reply = await call(bridge, f"JWT {token}")
+    assert reply.status == 200, reply.body
+    assert reply.json() == {"result": True, "message": "ok"}
+    caller = action_server.recorder.callers[-1]
+    assert caller.auth_method == actions_pb2.AUTH_METHOD_JWT
+    assert (caller.user_id, caller.user_email) == ("7", "ada@example.com")
+    assert (caller.project, caller.environment) == (PROJECT, "prod")
+    claims_sent = MessageToDict(caller.claims)
+    assert claims_sent["projects"][PROJECT]["owner"] is True
+    assert claims_sent["user"]["email"] == "ada@example.com"
+    assert caller.token == ""  # not forwarded unless configured
+
+
+async def test_field_options_carry_the_caller_too(
+    auth_bridge: AuthBridge, action_server: ActionServer, keys: Keys
+) -> None:
+    bridge = await auth_bridge()
+    token = sign(claims(user={"id": "u-1", "email": "b@example.com"}), keys.trusted)
+    params = {"model": "orders", "field": "city", "form": {}}
+    reply = await call(bridge, f"JWT {token}", "get_field_options", params)
+    assert reply.status == 200, reply.body
+    caller = action_server.recorder.callers[-1]
+    assert (caller.auth_method, caller.user_id) == (actions_pb2.AUTH_METHOD_JWT, "u-1")
+
+
+async def test_forward_token_sends_the_raw_credential(
+    auth_bridge: AuthBridge, action_server: ActionServer, keys: Keys
+) -> None:
+    bridge = await auth_bridge(forward_token=True)
+    token = sign(claims(), keys.trusted)
+    assert (await call(bridge, f"JWT {token}")).status == 200
+    assert action_server.recorder.callers[-1].token == token
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "words"),
+    [
+        ("expired", 403, "expired"),
+        ("no_exp", 403, "no expiry"),
+        ("not_yet_valid", 403, "not valid yet"),
+        ("wrong_key", 403, "signature"),
+        ("wrong_project", 403, "no access to project 'shop'"),
+        ("null_project_entry", 403, "no access"),
+        ("no_projects_claim", 403, "no access"),
+        ("projects_not_an_object", 403, "no access"),
+        ("alg_none", 403, "RS256"),
+        ("hs256_with_public_key", 403, "RS256"),
+        ("rs512", 403, "RS256"),
+        ("ps256", 403, "RS256"),
+        ("es256", 403, "RS256"),
+        ("garbage", 401, "malformed"),
+        ("two_segments", 401, "malformed"),
+        ("bad_json", 401, "malformed"),
+        ("tampered_payload", 403, "signature"),
+    ],
+)
+async def test_bad_jwts_are_refused(
+    auth_bridge: AuthBridge,
+    action_server: ActionServer,
+    keys: Keys,
+    case: str,
+    status: int,
+    words: str,
+) -> None:
+    now = int(time.time())
+    public_pem = keys.public_pem.encode()
+    tokens: dict[str, Callable[[], str]] = {
+        "expired": lambda: sign(claims(exp=now - 60), keys.trusted),
+        "no_exp": lambda: sign(claims(exp=...), keys.trusted),
+        "not_yet_valid": lambda: sign(claims(nbf=now + 600), keys.trusted),
+        "wrong_key": lambda: sign(claims(), keys.untrusted),
+        "wrong_project": lambda: sign(claims(projects={"other": {}}), keys.trusted),
+        "null_project_entry": lambda: sign(claims(projects={PROJECT: None}), keys.trusted),
+        "no_projects_claim": lambda: sign(claims(projects=...), keys.trusted),
+        "projects_not_an_object": lambda: sign(claims(projects=PROJECT), keys.trusted),
+        "alg_none": lambda: forge({"alg": "none", "typ": "JWT"}, claims(), None),
+        # The classic confusion: HMAC keyed with the (public) RSA verification key.
+        "hs256_with_public_key": lambda: forge(
+            {"alg": "HS256", "typ": "JWT"}, claims(), public_pem
+        ),
+        "rs512": lambda: sign(claims(), keys.trusted, "RS512"),
+        "ps256": lambda: sign(claims(), keys.trusted, "PS256"),
+        "es256": lambda: sign(claims(), keys.elliptic, "ES256"),
+        "garbage": lambda: "not-a-token",
+        "two_segments": lambda: "abc.def",
+        "bad_json": lambda: f"{_b64(b'{not json')}.{_b64(b'{}')}.{_b64(b'sig')}",
+        "tampered_payload": lambda: _tamper(sign(claims(), keys.trusted)),
+    }
+    bridge = await auth_bridge()
+    reply = await call(bridge, f"JWT {tokens[case]()}")
+    assert_error(reply, status, words)
+    assert action_server.recorder.callers == []
+
+
+def _tamper(token: str) -> str:
+    header, _, signature = token.split(".")
+    admin = claims(projects={PROJECT: {}, "everything": {}}, admin=True)
+    return f"{header}.{_b64(json.dumps(admin).encode())}.{signature}"
+
+
+async def test_expiry_within_the_leeway_is_accepted(auth_bridge: AuthBridge, keys: Keys) -> None:
+    bridge = await auth_bridge(jwt_leeway=30)
+    token = sign(claims(exp=int(time.time()) - 10), keys.trusted)
+    assert (await call(bridge, f"JWT {token}")).status == 200
+    strict = await auth_bridge(jwt_leeway=0)
+    assert_error(await call(strict, f"JWT {token}"), 403, "expired")
+
+
+async def test_accepted_jwts_are_remembered_but_never_past_their_expiry(
+    auth_bridge: AuthBridge, keys: Keys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr("jetbridge.auth.jwt.decode", counting_decode)
+    # Expired 5 s ago, but the leeway lets it live ~0.3 s more.
+    exp = int(time.time()) - 5
+    bridge = await auth_bridge(jwt_leeway=time.time() - exp + 0.3)
+    token = sign(claims(exp=exp), keys.trusted)
+    for _ in range(3):
+        assert (await call(bridge, f"JWT {token}")).status == 200
+    assert len(decoded) == 1
+    await asyncio.sleep(0.4)
+    assert_error(await call(bridge, f"JWT {token}"), 403, "expired")
+    assert len(decoded) == 2
+
+
+async def test_jwt_needs_project_configured(auth_bridge: AuthBridge, keys: Keys) -> None:
+    bridge = await auth_bridge(project="")
+    reply = await call(bridge, f"JWT {sign(claims(), keys.trusted)}")
+    assert_error(reply, 403, "set PROJECT")
+
+
+def test_default_key_is_jet_admins() -> None:
+    default = Authenticator(Settings(project=PROJECT)).verify_key
+    assert default.key_size == 4096
+    assert default_verify_key_pem().startswith("-----BEGIN PUBLIC KEY-----")
+    if SHARED_KEY.exists():  # the copy shipped in the package is the one PROTOCOL.md names
+        assert default_verify_key_pem().strip() == SHARED_KEY.read_text().strip()
+
+
+async def test_default_key_refuses_tokens_of_other_keys(
+    auth_bridge: AuthBridge, keys: Keys
+) -> None:
+    bridge = await auth_bridge(jwt_verify_key="")
+    reply = await call(bridge, f"JWT {sign(claims(), keys.trusted)}")
+    assert_error(reply, 403, "signature")
+
+
+# ---------------------------------------------------------------- the header itself
+
+
+@pytest.mark.parametrize(
+    ("authorization", "words"),
+    [
+        (None, "not provided"),
+        ("", "not provided"),
+        ("Basic dXNlcjpwYXNz", "expected JWT, Token, ProjectToken or Bearer"),
+        ("JWT", "expected JWT"),
+        ("JWT    ", "expected JWT"),
+        ("Token ;project_child=x", "expected JWT"),
+    ],
+)
+async def test_missing_or_unparsable_credentials_are_401(
+    auth_bridge: AuthBridge, authorization: str | None, words: str
+) -> None:
+    bridge = await auth_bridge()
+    assert_error(await call(bridge, authorization), 401, words)
+
+
+async def test_jwt_wins_over_other_credentials(
+    auth_bridge: AuthBridge, action_server: ActionServer, keys: Keys
+) -> None:
+    bridge = await auth_bridge()
+    token = sign(claims(), keys.trusted)
+    reply = await call(bridge, f"Bearer wrong-key, JWT {token}")
+    assert reply.status == 200, reply.body
+    assert action_server.recorder.callers[-1].auth_method == actions_pb2.AUTH_METHOD_JWT
+    # A valid Bearer key does not rescue a bad JWT next to it.
+    bad = sign(claims(), keys.untrusted)
+    assert_error(await call(bridge, f"Bearer {BEARER_KEYS[0]}, JWT {bad}"), 403, "signature")
+
+
+def test_parse_authorization_reads_params_and_schemes() -> None:
+    credential = parse_authorization("Token abc;project_child=kid;x=1")
+    assert credential is not None
+    assert (credential.scheme, credential.value) == ("Token", "abc")
+    assert dict(credential.params) == {"project_child": "kid", "x": "1"}
+    assert "abc" not in repr(credential)
+    lower = parse_authorization("bearer k")
+    assert lower is not None
+    assert lower.scheme == "Bearer"
+    first_known = parse_authorization("Foo x, ProjectToken p, Bearer b")
+    assert first_known is not None
+    assert first_known.scheme == "ProjectToken"
+    assert parse_authorization("Foo x, Bar y") is None
+
+
+# ---------------------------------------------------------------- Bearer
+
+
+async def test_bearer_keys_rotate_and_wrong_ones_are_403(
+    auth_bridge: AuthBridge, action_server: ActionServer
+) -> None:
+    bridge = await auth_bridge()
+    for key in BEARER_KEYS:
+        assert (await call(bridge, f"Bearer {key}")).status == 200
+    caller = action_server.recorder.callers[-1]
+    assert caller.auth_method == actions_pb2.AUTH_METHOD_BEARER
+    assert (caller.project, caller.environment, caller.user_id) == (PROJECT, "prod", "")
+    for wrong in ("nope", BEARER_KEYS[0][:-1], BEARER_KEYS[0] + "x"):
+        assert_error(await call(bridge, f"Bearer {wrong}"), 403, "not valid")
+    unconfigured = await auth_bridge(bearer_auth_key=())
+    assert_error(await call(unconfigured, f"Bearer {BEARER_KEYS[0]}"), 403, "not configured")
+
+
+# ---------------------------------------------------------------- Token and ProjectToken
+
+
+async def test_user_token_is_checked_with_jet_and_cached(
+    auth_bridge: AuthBridge, action_server: ActionServer, fake_jet: FakeJet
+) -> None:
+    bridge = await auth_bridge()
+    for _ in range(3):
+        assert (await call(bridge, "Token user-ok-1")).status == 200
+    assert fake_jet.calls == [{"project_token": PROJECT_TOKEN_SETTING, "token": "user-ok-1"}]
+    caller = action_server.recorder.callers[-1]
+    assert caller.auth_method == actions_pb2.AUTH_METHOD_USER_TOKEN
+    assert (caller.project, caller.environment) == (PROJECT, "prod")
+
+
+async def test_project_token_passes_project_child(
+    auth_bridge: AuthBridge, action_server: ActionServer, fake_jet: FakeJet
+) -> None:
+    bridge = await auth_bridge()
+    reply = await call(bridge, "ProjectToken project-ok-1;project_child=child-7")
+    assert reply.status == 200, reply.body
+    assert fake_jet.calls == [
+        {
+            "project_token": PROJECT_TOKEN_SETTING,
+            "token": "project-ok-1",
+            "project_child": "child-7",
+        }
+    ]
+    assert action_server.recorder.callers[-1].auth_method == actions_pb2.AUTH_METHOD_PROJECT_TOKEN
+    # Another child is another question.
+    await call(bridge, "ProjectToken project-ok-1;project_child=child-8")
+    assert fake_jet.count("project-ok-1") == 2
+
+
+@pytest.mark.parametrize(
+    ("token", "status", "words"),
+    [
+        ("refused-1", 403, "Jet Admin refused"),
+        ("disabled-1", 403, "Jet Admin refused"),
+        ("broken-1", 503, "Jet Admin's API"),
+        ("garbage-1", 503, "Jet Admin's API"),
+    ],
+)
+async def test_jet_refusals_and_failures(
+    auth_bridge: AuthBridge,
+    action_server: ActionServer,
+    fake_jet: FakeJet,
+    token: str,
+    status: int,
+    words: str,
+) -> None:
+    bridge = await auth_bridge()
+    assert_error(await call(bridge, f"Token {token}"), status, words)
+    assert_error(await call(bridge, f"Token {token}"), status, words)
+    # Refusals are cached (briefly); failures are asked again, so Jet recovering is noticed.
+    assert fake_jet.count(token) == (1 if status == 403 else 2)
+    assert action_server.recorder.callers == []
+
+
+async def test_slow_jet_times_out_closed_without_blocking_others(
+    auth_bridge: AuthBridge, fake_jet: FakeJet
+) -> None:
+    bridge = await auth_bridge(auth_timeout=0.4)
+    started = time.monotonic()
+    slow = asyncio.create_task(call(bridge, "Token slow-1"))
+    await asyncio.sleep(0.05)
+    # The event loop stays free while Jet's API is slow: other requests are served meanwhile.
+    assert (await call(bridge, f"Bearer {BEARER_KEYS[0]}")).status == 200
+    assert time.monotonic() - started < 0.3
+    assert_error(await slow, 503, "try again")
+    assert 0.35 < time.monotonic() - started < 2
+
+
+async def test_jet_down_fails_closed_with_json_503(auth_bridge: AuthBridge) -> None:
+    bridge = await auth_bridge(api_base_url=f"http://127.0.0.1:{free_port()}/api")
+    reply = await call(bridge, "Token user-ok-2")
+    assert_error(reply, 503, "Could not verify the credentials")
+    assert reply.json()["code"] == "UNAVAILABLE"
+
+
+async def test_concurrent_identical_lookups_call_jet_once(
+    auth_bridge: AuthBridge, fake_jet: FakeJet
+) -> None:
+    bridge = await auth_bridge()
+    replies = await asyncio.gather(*(call(bridge, "Token slowish-1") for _ in range(8)))
+    assert [reply.status for reply in replies] == [200] * 8
+    assert fake_jet.count("slowish-1") == 1
+
+
+async def test_cache_expires_and_is_bounded(auth_bridge: AuthBridge, fake_jet: FakeJet) -> None:
+    bridge = await auth_bridge(auth_cache_ttl=0.2, auth_cache_size=2)
+    await call(bridge, "Token user-a")
+    await call(bridge, "Token user-a")
+    assert fake_jet.count("user-a") == 1
+    await asyncio.sleep(0.25)
+    await call(bridge, "Token user-a")
+    assert fake_jet.count("user-a") == 2  # expired
+    for token in ("user-b", "user-c"):  # the LRU holds two: user-a is pushed out
+        await call(bridge, f"Token {token}")
+    await call(bridge, "Token user-a")
+    assert fake_jet.count("user-a") == 3
+
+
+async def test_token_needs_token_setting_and_does_not_call_jet(
+    auth_bridge: AuthBridge, fake_jet: FakeJet
+) -> None:
+    bridge = await auth_bridge(token="")
+    assert_error(await call(bridge, "Token user-ok-3"), 403, "set TOKEN")
+    assert_error(await call(bridge, "ProjectToken user-ok-3"), 403, "set TOKEN")
+    assert fake_jet.calls == []
+
+
+async def test_credentials_never_reach_the_log(
+    auth_bridge: AuthBridge, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bridge = await auth_bridge(forward_token=True)
+    down = await auth_bridge(api_base_url=f"http://127.0.0.1:{free_port()}/api")
+    jwt_bad = sign(claims(), keys.untrusted)
+    jwt_good = sign(claims(), keys.trusted)
+    secrets = ["user-ok-SECRET-41", "refused-SECRET-42", "broken-SECRET-43", "down-SECRET-44"]
+    await call(bridge, f"Token {secrets[0]}")
+    await call(bridge, f"Token {secrets[1]}")
+    await call(bridge, f"ProjectToken {secrets[2]};project_child=c")
+    await call(down, f"Token {secrets[3]}")
+    await call(bridge, f"JWT {jwt_bad}")
+    await call(bridge, f"JWT {jwt_good}")
+    await call(bridge, "Bearer wrong-SECRET-45")
+    assert "Jet Admin's API" in caplog.text  # the failures were logged...
+    for secret in [*secrets, jwt_bad, jwt_good, jwt_good.split(".")[2], "wrong-SECRET-45"]:
+        assert secret not in caplog.text  # ...without any credential
+
+
+async def test_disable_auth_accepts_anything(
+    auth_bridge: AuthBridge, action_server: ActionServer
+) -> None:
+    bridge = await auth_bridge(disable_auth=True)
+    assert (await call(bridge, None)).status == 200
+    assert action_server.recorder.callers[-1] == actions_pb2.Caller()
+
+
+# ---------------------------------------------------------------- caller mapping
+
+
+def test_caller_reads_scalar_and_object_claim_forms() -> None:
+    settings = Settings(project="fallback", environment="fallback-env")
+    scalar = caller_from_claims({"user": 42, "project": "p", "environment": "e"}, settings)
+    assert (scalar.user_id, scalar.user_email, scalar.project, scalar.environment) == (
+        "42",
+        "",
+        "p",
+        "e",
+    )
+    objects = caller_from_claims(
+        {
+            "user": {"uid": "u9", "email": "x@example.com"},
+            "project": {"unique_name": "shop", "name": "Shop"},
+            "environment": {"name": "staging"},
+        },
+        settings,
+    )
+    assert (objects.user_id, objects.user_email, objects.project, objects.environment) == (
+        "u9",
+        "x@example.com",
+        "shop",
+        "staging",
+    )
+    sparse = caller_from_claims({"sub": "s1", "email": "s@example.com", "user": True}, settings)
+    assert (sparse.user_id, sparse.user_email) == ("s1", "s@example.com")
+    assert (sparse.project, sparse.environment) == ("fallback", "fallback-env")
+    assert sparse.claims["user"] is True
+
+
+# ---------------------------------------------------------------- settings and start-up
+
+
+def test_auth_settings_from_the_environment(keys: Keys, tmp_path: Path) -> None:
+    base = {"JETBRIDGE_SERVICES": "a=127.0.0.1:1"}
+    escaped = keys.public_pem.replace("\n", "\\n")
+    settings = load_settings(
+        environ={
+            **base,
+            "PROJECT": "shop",
+            "TOKEN": "t0ken",
+            "ENVIRONMENT": "prod",
+            "JWT_VERIFY_KEY": escaped,
+            "BEARER_AUTH_KEY": " bearer-one , bearer-two ,",
+            "API_BASE_URL": "http://127.0.0.1:9/api/",
+            "JETBRIDGE_JWT_LEEWAY": "0",
+            "JETBRIDGE_AUTH_CACHE_TTL": "0",
+            "JETBRIDGE_FORWARD_TOKEN": "yes",
+        }
+    )
+    assert settings.bearer_auth_key == ("bearer-one", "bearer-two")
+    assert settings.api_base_url == "http://127.0.0.1:9/api"
+    assert (settings.jwt_leeway, settings.auth_cache_ttl, settings.forward_token) == (0, 0, True)
+    assert Authenticator(settings).verify_key.public_numbers() == (
+        keys.trusted.public_key().public_numbers()
+    )
+    assert "t0ken" not in repr(settings)
+    assert "bearer-one" not in repr(settings)
+    path = tmp_path / "key.pem"
+    path.write_text(keys.public_pem)
+    from_file = load_settings(environ={**base, "JWT_VERIFY_KEY": str(path)})
+    assert from_file.jwt_verify_key.strip() == keys.public_pem.strip()
+
+
+@pytest.mark.parametrize(
+    ("env", "value", "words"),
+    [
+        ("JWT_VERIFY_KEY", "/nonexistent/key.pem", "neither PEM text nor a readable file"),
+        ("JWT_VERIFY_KEY", "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----", "PEM"),
+        ("API_BASE_URL", "ftp://x", "http"),
+        ("JETBRIDGE_AUTH_TIMEOUT", "0", "positive"),
+        ("JETBRIDGE_JWT_LEEWAY", "-1", "zero or a positive"),
+    ],
+)
+def test_bad_auth_settings_are_refused(env: str, value: str, words: str) -> None:
+    with pytest.raises(ConfigError, match=words):
+        load_settings(environ={"JETBRIDGE_SERVICES": "a=127.0.0.1:1", env: value})
+
+
+def test_verify_key_must_be_rsa_of_2048_bits_or_more(keys: Keys) -> None:
+    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    pem = (
+        keys.elliptic.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    for key_pem, words in ((_public_pem(small), "2048"), (pem, "RSA")):
+        with pytest.raises(ConfigError, match=words):
+            load_settings(
+                environ={"JETBRIDGE_SERVICES": "a=127.0.0.1:1", "JWT_VERIFY_KEY": key_pem}
+            )
+
+
+def test_serve_refuses_to_start_without_authentication() -> None:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"PROJECT", "TOKEN", "BEARER_AUTH_KEY", "DISABLE_AUTH", "JETBRIDGE_CONFIG"}
+    }
+    args = ["--address", "127.0.0.1", "--port", str(free_port()), "--service", "a=127.0.0.1:1"]
+    result = subprocess.run(
+        [sys.executable, "-m", "jetbridge", "serve", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "no authentication is configured" in result.stderr
+    assert "--disable-auth" in result.stderr
+
+
+def test_check_auth_logs_methods_and_warnings(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    check_auth(Settings(project="shop", token="t", bearer_auth_key=("short",)))
+    assert "authentication: JWT, Token, ProjectToken, Bearer" in caplog.text
+    assert "shorter than 16 characters" in caplog.text
+    assert "short" not in caplog.text.replace("shorter", "")
+    check_auth(Settings(disable_auth=True))
+    assert "authentication is DISABLED" in caplog.text
+    with pytest.raises(SystemExit):
+        check_auth(Settings())

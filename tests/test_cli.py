@@ -1,0 +1,148 @@
+"""The `jetbridge` command as operators run it: real processes, real exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import aiohttp
+import pytest
+
+from tests.conftest import BILLING, ActionServerProcess, free_port
+
+
+def jetbridge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "jetbridge", *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_check_passes_when_every_service_answers(shop: ActionServerProcess) -> None:
+    result = jetbridge("check", "--service", f"shop={shop.address}")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "shop" in result.stdout
+    assert "mail_users" in result.stdout
+    assert "(options orders.city)" in result.stdout
+    assert result.stdout.rstrip().endswith("OK")
+
+
+def test_check_fails_on_conflicts_and_down_services(shop: ActionServerProcess) -> None:
+    twin = ActionServerProcess(BILLING, ("--duplicates",))
+    twin.start()
+    try:
+        result = jetbridge(
+            "check",
+            "--service",
+            f"shop={shop.address}",
+            "--service",
+            f"twin={twin.address}",
+            "--service",
+            f"gone=127.0.0.1:{free_port()}",
+        )
+    finally:
+        twin.kill()
+    assert result.returncode == 1
+    assert (
+        "PROBLEM: conflict: action 'mail_users' is declared by services 'shop' and 'twin'"
+        in result.stdout
+    )
+    assert "PROBLEM: service 'gone' is down" in result.stdout
+    assert "3 problem(s)" in result.stdout
+
+
+def test_actions_prints_the_merged_table(shop: ActionServerProcess) -> None:
+    result = jetbridge("actions", env={"JETBRIDGE_SERVICES": f"shop={shop.address}"})
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["ACTION", "KIND", "MODELS", "SERVICE"]
+    assert lines[1].split() == ["mail_users", "model", "users", "shop"]
+    assert any(line.split() == ["refresh_stats", "common", "shop"] for line in lines)
+
+
+def test_configuration_errors_exit_2_with_a_message() -> None:
+    result = jetbridge("check", "--service", "no-port-here")
+    assert result.returncode == 2
+    assert "configuration error" in result.stderr
+    assert "is not HOST:PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.fixture
+def served(
+    shop: ActionServerProcess, billing: ActionServerProcess
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jetbridge",
+            "serve",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--service",
+            f"shop={shop.address}",
+            "--service",
+            f"billing={billing.address}",
+            "--disable-auth",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    yield process, f"http://127.0.0.1:{port}"
+    if process.poll() is None:
+        process.kill()
+    process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+async def wait_up(url: str) -> None:
+    deadline = time.monotonic() + 20
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url + "/") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientConnectionError:
+                pass
+            await asyncio.sleep(0.1)
+    pytest.fail("the bridge did not start")
+
+
+async def test_serve_answers_and_drains_in_flight_requests_on_sigterm(
+    served: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    process, url = served
+    await wait_up(url)
+    messages = url + "/api/messages/"
+    async with aiohttp.ClientSession() as session:
+        async with session.post(messages, json={"name": "get_action_list"}) as response:
+            assert response.status == 200
+        # A call in flight when SIGTERM arrives still completes.
+        slow = {"name": "execute_action", "params": {"name": "slow", "params": {"seconds": 1}}}
+        pending = asyncio.ensure_future(session.post(messages, json=slow))
+        await asyncio.sleep(0.3)
+        process.send_signal(signal.SIGTERM)
+        response = await pending
+        assert response.status == 200
+        assert await response.json() == {"result": True, "message": "slept 1.0"}
+        response.release()
+    assert await asyncio.to_thread(process.wait, 15) == 0
+    assert process.stdout is not None
+    output = process.stdout.read().decode()
+    assert "authentication is DISABLED" in output
+    assert "stopping: finishing in-flight requests" in output

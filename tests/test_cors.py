@@ -1,0 +1,241 @@
+"""CORS headers on every response, preflights, and the origin list, over real HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+from typing import Any
+
+import grpc
+import pytest
+
+from jetactions.v1 import actions_pb2, actions_pb2_grpc
+from jetbridge.config import ConfigError, ServiceConfig, load_settings
+from jetbridge.cors import ALLOW_HEADERS, ALLOW_METHODS, EXPOSE_HEADERS
+from tests.conftest import Bridge, BridgeFactory, Reply
+
+JET = "https://app.jetadmin.io"
+JSON = "application/json"
+# PROTOCOL.md section 5, verbatim: what the reference server sends and Jet Admin relies on.
+REFERENCE = {
+    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": (
+        "Authorization,DNT,User-Agent,X-Requested-With,If-Modified-Since,Cache-Control,"
+        "Content-Type,Range,X-Application-Warning,X-HTTP-Method-Override,X-Bridge-Settings,"
+        "X-Stick-Session"
+    ),
+    "Access-Control-Expose-Headers": (
+        "Content-Length,Content-Range,Content-Disposition,Content-Type,X-Application-Warning"
+    ),
+    "Access-Control-Allow-Credentials": "true",
+}
+CORS_NAMES = {*REFERENCE, "Access-Control-Allow-Origin", "Access-Control-Max-Age"}
+
+
+class Exporter(actions_pb2_grpc.ActionServiceServicer):
+    """One action that answers with a file, so a download's headers can be checked."""
+
+    async def ListActions(
+        self,
+        request: actions_pb2.ListActionsRequest,
+        context: grpc.aio.ServicerContext[
+            actions_pb2.ListActionsRequest, Awaitable[actions_pb2.ListActionsResponse]
+        ],
+    ) -> actions_pb2.ListActionsResponse:
+        action = actions_pb2.Action(
+            name="export", model_action=actions_pb2.ModelAction(models=["users"])
+        )
+        return actions_pb2.ListActionsResponse(actions=[action])
+
+    async def ExecuteAction(
+        self,
+        request: actions_pb2.ExecuteActionRequest,
+        context: grpc.aio.ServicerContext[
+            actions_pb2.ExecuteActionRequest, Awaitable[actions_pb2.ExecuteActionResponse]
+        ],
+    ) -> actions_pb2.ExecuteActionResponse:
+        file = actions_pb2.File(filename="users.csv", content_type="text/csv", content=b"id\n1\n")
+        return actions_pb2.ExecuteActionResponse(file=file)
+
+    async def GetFieldOptions(
+        self,
+        request: actions_pb2.GetFieldOptionsRequest,
+        context: grpc.aio.ServicerContext[
+            actions_pb2.GetFieldOptionsRequest, Awaitable[actions_pb2.GetFieldOptionsResponse]
+        ],
+    ) -> actions_pb2.GetFieldOptionsResponse:
+        return actions_pb2.GetFieldOptionsResponse()
+
+
+@pytest.fixture
+async def exporter() -> AsyncIterator[ServiceConfig]:
+    server = grpc.aio.server()
+    actions_pb2_grpc.add_ActionServiceServicer_to_server(Exporter(), server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    yield ServiceConfig(name="exporter", target=f"127.0.0.1:{port}", timeout=5)
+    await server.stop(None)
+
+
+@pytest.fixture
+async def bridge(make_bridge: BridgeFactory, exporter: ServiceConfig) -> Bridge:
+    """Authentication on (a Bearer key), default CORS settings."""
+    return await make_bridge(exporter, disable_auth=False, bearer_auth_key=("k" * 32,))
+
+
+AUTH = {"Authorization": "Bearer " + "k" * 32, "Origin": JET}
+LIST = {"name": "get_action_list"}
+EXPORT = {"name": "execute_action", "params": {"model": "users", "name": "export"}}
+
+
+def assert_reference_cors(reply: Reply, origin: str = "*") -> None:
+    assert reply.headers["Access-Control-Allow-Origin"] == origin
+    for name, value in REFERENCE.items():
+        assert reply.headers[name] == value, name
+
+
+def assert_no_cors(reply: Reply) -> None:
+    assert not CORS_NAMES & set(reply.headers), reply.headers
+
+
+def test_header_lists_are_the_references() -> None:
+    assert REFERENCE["Access-Control-Allow-Methods"] == ALLOW_METHODS
+    assert REFERENCE["Access-Control-Allow-Headers"] == ALLOW_HEADERS
+    assert REFERENCE["Access-Control-Expose-Headers"] == EXPOSE_HEADERS
+
+
+async def test_success_and_download_carry_cors(bridge: Bridge) -> None:
+    listed = await bridge.post(json=LIST, headers=AUTH)
+    assert listed.status == 200
+    assert_reference_cors(listed)
+    assert "Vary" not in listed.headers
+    download = await bridge.post(json=EXPORT, headers=AUTH)
+    assert download.status == 200
+    assert download.headers["Content-Disposition"].startswith("attachment")
+    assert_reference_cors(download)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("POST", "/api/messages/", {"json": {"name": "get_action_list"}}, 401),
+        ("POST", "/api/messages/", {"data": b"{", "headers": {"Content-Type": JSON}}, 400),
+        ("POST", "/api/messages/", {"data": b"x", "headers": {"Content-Type": "text/pl"}}, 415),
+        ("GET", "/api/messages/", {}, 405),
+        ("POST", "/nowhere", {"json": {}}, 404),
+    ],
+)
+async def test_errors_carry_cors(
+    bridge: Bridge, method: str, path: str, kwargs: dict[str, Any], status: int
+) -> None:
+    headers = {"Origin": JET, **kwargs.pop("headers", {})}
+    reply = await bridge.request(method, path, headers=headers, **kwargs)
+    assert reply.status == status
+    assert "detail" in reply.json()
+    assert_reference_cors(reply)
+
+
+async def test_errors_after_authentication_carry_cors(bridge: Bridge) -> None:
+    bad_json = await bridge.post(data=b"{", headers={**AUTH, "Content-Type": JSON})
+    assert bad_json.status == 400
+    assert_reference_cors(bad_json)
+    unknown = await bridge.send("execute_action", {"name": "nope"})  # no credentials: 401
+    assert unknown.status == 401
+    assert_reference_cors(unknown)
+    nope = {"name": "execute_action", "params": {"name": "nope"}}
+    missing = await bridge.post(json=nope, headers=AUTH)
+    assert missing.status == 404
+    assert_reference_cors(missing)
+
+
+@pytest.mark.parametrize("path", ["/api/messages/", "/api/messages"])
+async def test_preflight_is_204_without_auth(bridge: Bridge, path: str) -> None:
+    reply = await bridge.request(
+        "OPTIONS",
+        path,
+        headers={
+            "Origin": JET,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization,content-type",
+        },
+    )
+    assert reply.status == 204
+    assert reply.body == b""
+    assert_reference_cors(reply)
+    assert reply.headers["Access-Control-Max-Age"] == "86400"
+    assert "Access-Control-Allow-Private-Network" not in reply.headers
+
+
+async def test_preflight_allows_private_network_when_asked(
+    make_bridge: BridgeFactory, exporter: ServiceConfig
+) -> None:
+    bridge = await make_bridge(exporter, cors_max_age=600)
+    reply = await bridge.request(
+        "OPTIONS",
+        "/api/messages/",
+        headers={
+            "Origin": JET,
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Private-Network": "true",
+        },
+    )
+    assert reply.status == 204
+    assert reply.headers["Access-Control-Allow-Private-Network"] == "true"
+    assert reply.headers["Access-Control-Max-Age"] == "600"
+
+
+async def test_origin_list_reflects_allowed_origins_only(
+    make_bridge: BridgeFactory, exporter: ServiceConfig
+) -> None:
+    bridge = await make_bridge(exporter, allow_origin=(JET, "http://localhost:4200"))
+    for origin in (JET, "http://localhost:4200"):
+        reply = await bridge.post(json=LIST, headers={"Origin": origin})
+        assert_reference_cors(reply, origin)
+        assert reply.headers["Vary"] == "Origin"
+    for headers in ({"Origin": "https://evil.example"}, {}):
+        reply = await bridge.post(json=LIST, headers=headers)
+        assert reply.status == 200  # CORS is the browser's check; the body is still served
+        assert_no_cors(reply)
+        assert reply.headers["Vary"] == "Origin"
+    refused = await bridge.request(
+        "OPTIONS",
+        "/api/messages/",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert refused.status == 204
+    assert_no_cors(refused)
+    error = await bridge.request("GET", "/api/messages/", headers={"Origin": JET})
+    assert error.status == 405
+    assert_reference_cors(error, JET)
+
+
+async def test_cors_headers_can_be_turned_off(
+    make_bridge: BridgeFactory, exporter: ServiceConfig
+) -> None:
+    bridge = await make_bridge(exporter, cors_headers=False)
+    reply = await bridge.post(json=LIST, headers={"Origin": JET})
+    assert reply.status == 200
+    assert_no_cors(reply)
+    assert "Vary" not in reply.headers
+    preflight = await bridge.request("OPTIONS", "/api/messages/", headers={"Origin": JET})
+    assert preflight.status == 204
+    assert_no_cors(preflight)
+
+
+def test_cors_settings_from_the_environment() -> None:
+    base = {"JETBRIDGE_SERVICES": "a=127.0.0.1:1"}
+    defaults = load_settings(environ=base)
+    assert (defaults.cors_headers, defaults.allow_origin) == (True, ("*",))
+    listed = load_settings(
+        environ={
+            **base,
+            "ALLOW_ORIGIN": "https://app.jetadmin.io/, http://localhost:4200",
+            "CORS_HEADERS": "false",
+            "JETBRIDGE_CORS_MAX_AGE": "60",
+        }
+    )
+    assert listed.allow_origin == (JET, "http://localhost:4200")
+    assert (listed.cors_headers, listed.cors_max_age) == (False, 60)
+    assert load_settings(environ={**base, "ALLOW_ORIGIN": "http://a, *"}).allow_origin == ("*",)
+    for bad in ("app.jetadmin.io", "https://app.jetadmin.io/path", " , "):
+        with pytest.raises(ConfigError, match="ALLOW_ORIGIN"):
+            load_settings(environ={**base, "ALLOW_ORIGIN": bad})
