@@ -18,6 +18,18 @@ import { decimal, json, text, validate } from "./validate.js";
 
 type Outcome = MessageInitShape<typeof ExecuteActionResponseSchema>;
 
+/**
+ * Refuses a call whose deadline has passed before it starts: the abort signal fires on a timer,
+ * so a call that arrives already late would otherwise still run.
+ */
+function checkDeadline(context: HandlerContext): void {
+  context.signal.throwIfAborted();
+  const left = context.timeoutMs();
+  if (left !== undefined && left <= 0) {
+    throw new ConnectError("deadline exceeded before the call started", Code.DeadlineExceeded);
+  }
+}
+
 interface User {
   readonly id: number;
   readonly name: string;
@@ -49,7 +61,7 @@ export class Shop implements ServiceImpl<typeof ActionService> {
   }
 
   listActions(_request: unknown, context: HandlerContext) {
-    context.signal.throwIfAborted();
+    checkDeadline(context);
     return {
       actions: this.#actions,
       fieldOptions: [{ model: `${this.#prefix}orders`, field: "city" }],
@@ -61,7 +73,7 @@ export class Shop implements ServiceImpl<typeof ActionService> {
    * id that is neither a number nor a string INVALID_ARGUMENT.
    */
   executeAction(request: ExecuteActionRequest, context: HandlerContext): Outcome {
-    context.signal.throwIfAborted();
+    checkDeadline(context);
     const action = this.#byName.get(request.action);
     if (!action) {
       throw new ConnectError(`unknown action "${request.action}"`, Code.NotFound);
@@ -89,7 +101,7 @@ export class Shop implements ServiceImpl<typeof ActionService> {
 
   /** The options of (orders, city): the cities of form.country. */
   getFieldOptions(request: GetFieldOptionsRequest, context: HandlerContext) {
-    context.signal.throwIfAborted();
+    checkDeadline(context);
     if (request.model !== `${this.#prefix}orders` || request.field !== "city") {
       throw new ConnectError(
         `no field options for model "${request.model}", field "${request.field}"`,
