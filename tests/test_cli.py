@@ -146,3 +146,56 @@ async def test_serve_answers_and_drains_in_flight_requests_on_sigterm(
     output = process.stdout.read().decode()
     assert "authentication is DISABLED" in output
     assert "stopping: finishing in-flight requests" in output
+
+
+@pytest.fixture
+def two_workers(shop: ActionServerProcess) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jetbridge",
+            "serve",
+            "--workers",
+            "2",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--service",
+            f"shop={shop.address}",
+            "--disable-auth",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    yield process, f"http://127.0.0.1:{port}"
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+async def test_workers_share_the_port_and_stop_together(
+    two_workers: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    process, url = two_workers
+    await wait_up(url)
+    pids: set[int] = set()
+    deadline = time.monotonic() + 15
+    while len(pids) < 2 and time.monotonic() < deadline:
+        # A new connection each time, so the kernel may pick either worker.
+        async with aiohttp.ClientSession() as session:
+            async with session.get(url + "/healthz") as response:
+                pids.add((await response.json())["pid"])
+            async with session.post(
+                url + "/api/messages/", json={"name": "get_action_list"}
+            ) as response:
+                assert response.status == 200
+    assert len(pids) == 2
+    assert process.pid not in pids
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(process.wait, 20) == 0
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

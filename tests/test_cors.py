@@ -118,8 +118,13 @@ async def test_success_and_download_carry_cors(bridge: Bridge) -> None:
     ("method", "path", "kwargs", "status"),
     [
         ("POST", "/api/messages/", {"json": {"name": "get_action_list"}}, 401),
-        ("POST", "/api/messages/", {"data": b"{", "headers": {"Content-Type": JSON}}, 400),
-        ("POST", "/api/messages/", {"data": b"x", "headers": {"Content-Type": "text/pl"}}, 415),
+        ("POST", "/api/messages/", {"data": b"{", "headers": {"Content-Type": JSON, **AUTH}}, 400),
+        (
+            "POST",
+            "/api/messages/",
+            {"data": b"x", "headers": {"Content-Type": "text/pl", **AUTH}},
+            415,
+        ),
         ("GET", "/api/messages/", {}, 405),
         ("POST", "/nowhere", {"json": {}}, 404),
     ],

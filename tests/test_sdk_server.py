@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from jetactions import ActionContext, ActionServer, File, RunningServer
+from jetactions.server import DRAIN_DELAY
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 
 SHOP = Path(__file__).resolve().parent.parent / "examples" / "python" / "shop.py"
@@ -321,7 +322,7 @@ async def test_stop_lets_calls_in_flight_finish() -> None:
     @app.common_action
     async def slow(ctx: ActionContext) -> str:
         started.set()
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(DRAIN_DELAY + 1)
         return "done"
 
     running = await app.start("127.0.0.1:0")
@@ -331,6 +332,11 @@ async def test_stop_lets_calls_in_flight_finish() -> None:
         await started.wait()
         stopping = asyncio.ensure_future(running.stop(grace=5))
         await asyncio.sleep(0.1)
+        # During the drain delay calls already on their way are still served...
+        listing = await stub.ListActions(actions_pb2.ListActionsRequest(), timeout=2)
+        assert [action.name for action in listing.actions] == ["slow"]
+        await asyncio.sleep(DRAIN_DELAY)
+        # ...and after it new ones are refused.
         async with connect(running) as late:
             with pytest.raises(grpc.aio.AioRpcError) as raised:
                 await actions_pb2_grpc.ActionServiceStub(late).ListActions(
@@ -487,6 +493,7 @@ async def test_sigterm_drains_calls_in_flight_then_exits_zero() -> None:
             assert after.status == health_pb2.HealthCheckResponse.NOT_SERVING
             # An open Watch is a call in flight too: end it so the drain need not wait for it.
             watch.cancel()
+            await asyncio.sleep(DRAIN_DELAY + 0.1)
 
             async with grpc.aio.insecure_channel(address) as late:
                 with pytest.raises(grpc.aio.AioRpcError) as raised:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -59,6 +61,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_route("OPTIONS", MESSAGES_PATH, preflight)
     app.router.add_route("OPTIONS", MESSAGES_PATH.rstrip("/"), preflight)
     app.router.add_get("/", _index)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
     return app
 
 
@@ -68,7 +72,7 @@ async def _services(app: web.Application) -> AsyncIterator[None]:
     services = [Service(config, settings) for config in settings.services]
     discovery = Discovery(settings, services)
     app[DISCOVERY] = discovery
-    app[ROUTER] = Router(discovery)
+    app[ROUTER] = Router(discovery, settings.max_call_timeout)
     await discovery.start()
     try:
         yield
@@ -85,7 +89,11 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     except BridgeError as error:
         _log_error(request, error.status, error.detail)
-        return json_response(error.body(), error.status)
+        response = json_response(error.body(), error.status)
+        response.headers.update(error.headers)
+        if error.headers.get("Connection") == "close":
+            response.force_close()
+        return response
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -116,11 +124,12 @@ def _log_error(request: web.Request, status: int, detail: str) -> None:
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
-    if not request.content_type.startswith(JSON):
-        raise BridgeError(415, f"Content-Type must be {JSON}, not {request.content_type!r}")
-    body = await request.read()
-    message = parse_message(body)
+    # Credentials first: nobody learns anything about the bridge without them.
     caller = await request.app[AUTH].authenticate(request)
+    content_type = request.content_type
+    if content_type != JSON and not content_type.endswith("+json"):
+        raise BridgeError(415, f"Content-Type must be {JSON}, not {content_type!r}")
+    message = parse_message(await _read_body(request))
     router = request.app[ROUTER]
     if message.name == GET_ACTION_LIST:
         return web.Response(body=router.action_list_body(), content_type=JSON)
@@ -142,6 +151,18 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         f"Unknown message name {message.name!r}",
         name=[f"unknown message name {message.name!r}"],
     )
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body, within `body_timeout`: a client that stalls mid-body is dropped, not waited
+    for forever."""
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].body_timeout):
+            return await request.read()
+    except TimeoutError:
+        error = BridgeError(408, "The request body did not arrive in time")
+        error.headers["Connection"] = "close"
+        raise error from None
 
 
 def _download(file: render.Download) -> web.Response:
@@ -172,3 +193,23 @@ async def _index(request: web.Request) -> web.Response:
     if warnings:
         body["warnings"] = warnings
     return json_response(body)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers HTTP. Unauthenticated, for orchestrators."""
+    return json_response({"status": "ok", "pid": os.getpid()})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    """Readiness: 200 once the first discovery is done, with every service's state.
+
+    A bridge whose action servers are all down is still ready: it answers Jet with clear JSON
+    errors, which beats the load balancer refusing the connection.
+    """
+    discovery = request.app[DISCOVERY]
+    body = {
+        "ready": discovery.ready,
+        "services": [service.status() for service in discovery.services],
+        "conflicts": [str(conflict) for conflict in discovery.catalog.conflicts],
+    }
+    return json_response(body, 200 if discovery.ready else 503)

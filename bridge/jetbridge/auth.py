@@ -160,6 +160,9 @@ class Authenticator:
         # Verifying with Jet's 4096-bit key costs ~110 µs, as much as the gRPC hop, and the
         # browser sends the same JWT again and again: accepted ones are remembered.
         self._jwts: TtlCache[actions_pb2.Caller] = TtlCache(settings.auth_cache_size)
+        # The whole header of an accepted JWT or Bearer credential, by digest: parsing, hashing
+        # the token and copying its Caller again cost as much as the rest of a get_action_list.
+        self._accepted: TtlCache[actions_pb2.Caller] = TtlCache(settings.auth_cache_size)
         self.jet_tokens = JetTokenChecker(settings)
 
     async def lifespan(self, app: web.Application) -> AsyncIterator[None]:
@@ -168,12 +171,22 @@ class Authenticator:
         await self.jet_tokens.close()
 
     async def authenticate(self, request: web.Request) -> actions_pb2.Caller:
-        """The caller of `request`, or a 401/403/503 BridgeError."""
+        """The caller of `request`, or a 401/403/503 BridgeError.
+
+        Requests with the same accepted header share one Caller: read it, never change it.
+        """
         if self.settings.disable_auth:
             return actions_pb2.Caller()
         header = request.headers.get(hdrs.AUTHORIZATION, "")
         if not header.strip():
             raise _unauthenticated("Authentication credentials were not provided")
+        if not header.isascii():
+            # Every scheme's credentials are ASCII; other bytes cannot be hashed or compared.
+            raise _unauthenticated("The Authorization header must be ASCII")
+        key = _digest(header)
+        known = self._accepted.get(key)
+        if known is not None:
+            return known
         credential = parse_authorization(header)
         if credential is None:
             raise _unauthenticated(
@@ -183,7 +196,18 @@ class Authenticator:
         caller = await self._check(credential)
         if self.settings.forward_token:
             caller.token = credential.value
+        self._accepted.put(key, caller, self._reuse_for(credential))
         return caller
+
+    def _reuse_for(self, credential: Credential) -> float:
+        """How long an accepted credential's Caller may serve without a new check: a Bearer key
+        for the cache TTL (keys change only with the settings), a JWT as long as its own cache
+        entry (never past `exp`); Jet's tokens are left to JetTokenChecker's cache."""
+        if credential.scheme == BEARER:
+            return self.settings.auth_cache_ttl
+        if credential.scheme == JWT:
+            return self._jwts.ttl(_digest(credential.value))
+        return 0.0
 
     async def _check(self, credential: Credential) -> actions_pb2.Caller:
         if credential.scheme == JWT:
@@ -348,6 +372,11 @@ class TtlCache(Generic[V]):
             return None
         self._items.move_to_end(key)
         return item[1]
+
+    def ttl(self, key: str) -> float:
+        """Seconds `key` stays live; 0 when absent or expired."""
+        item = self._items.get(key)
+        return 0.0 if item is None else max(0.0, item[0] - time.monotonic())
 
     def put(self, key: str, value: V, ttl: float) -> None:
         """Keep `value` for `ttl` seconds (not at all when `ttl` <= 0)."""

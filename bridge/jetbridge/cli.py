@@ -12,6 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
+from jetbridge import conformance, workers
 from jetbridge.app import create_app
 from jetbridge.auth import configured_methods
 from jetbridge.catalog import Catalog
@@ -40,7 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
         dest="services",
         action="append",
         metavar="[NAME=]TARGET",
-        help=f"an action server, repeatable; TARGET is HOST:PORT (env {env['services']})",
+        help=(
+            "an action server, repeatable; TARGET is HOST:PORT, or inprocess:MODULE:ATTR to "
+            f"run a Python ActionServer inside the bridge (env {env['services']})"
+        ),
     )
     common.add_argument(
         "--call-timeout",
@@ -63,11 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
         const=True,
         help=f"development only: accept requests without credentials (env {env['disable_auth']})",
     )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help=f"bridge processes sharing the port, default 1 (env {env['workers']})",
+    )
+    _add_resilience_flags(common, env)
     _add_auth_flags(serve, env)
     commands.add_parser(
         "check", parents=[common], help="validate settings, reach every service, report conflicts"
     )
     commands.add_parser("actions", parents=[common], help="print the merged action table")
+    conformance.add_command(commands)
     return parser
 
 
@@ -135,9 +146,34 @@ def _add_auth_flags(serve: argparse.ArgumentParser, env: dict[str, str]) -> None
     )
 
 
+def _add_resilience_flags(parser: argparse.ArgumentParser, env: dict[str, str]) -> None:
+    parser.add_argument(
+        "--max-call-timeout",
+        type=float,
+        help=f"cap on any call's deadline, s (env {env['max_call_timeout']})",
+    )
+    parser.add_argument(
+        "--max-concurrent-calls",
+        type=int,
+        help=f"calls in flight per service before 503 (env {env['max_concurrent_calls']})",
+    )
+    tls = parser.add_argument_group("TLS to every action server (per service: config file)")
+    tls.add_argument("--tls", action="store_const", const=True, help=f"use TLS (env {env['tls']})")
+    tls.add_argument("--tls-ca-file", dest="ca_file", help=f"CA PEM (env {env['ca_file']})")
+    tls.add_argument(
+        "--tls-cert-file", dest="cert_file", help=f"client certificate PEM (env {env['cert_file']})"
+    )
+    tls.add_argument(
+        "--tls-key-file", dest="key_file", help=f"client key PEM (env {env['key_file']})"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `jetbridge` command."""
     args = build_parser().parse_args(argv)
+    if args.command == "conformance":
+        # Needs no bridge settings: it starts its own bridge in front of one server.
+        raise SystemExit(_run(conformance.main(args)))
     flags = {
         key: value
         for key, value in vars(args).items()
@@ -152,6 +188,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     if args.command == "serve":
+        if settings.workers > 1 and not workers.is_worker():
+            check_auth(settings)  # refuse before starting anything
+            argv = sys.argv[1:] if argv is None else argv
+            raise SystemExit(workers.supervise(argv, settings.workers, SHUTDOWN_TIMEOUT))
         _run(serve(settings))
     else:
         raise SystemExit(_run(report(settings, args.command)))
@@ -169,9 +209,24 @@ def _run(main: Coroutine[Any, Any, int | None]) -> int | None:
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT, then finish in-flight requests and close the channels."""
     check_auth(settings)
-    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+    # Idle connections close after 75 s (as web.run_app sets it, not aiohttp's hour), and a
+    # connection answered before its body arrived (408, 413) is dropped after 2 s, not 10.
+    runner = web.AppRunner(
+        create_app(settings),
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=75,
+        lingering_time=2.0,
+    )
     await runner.setup()
-    site = web.TCPSite(runner, settings.address, settings.port, shutdown_timeout=SHUTDOWN_TIMEOUT)
+    site = web.TCPSite(
+        runner,
+        settings.address,
+        settings.port,
+        shutdown_timeout=SHUTDOWN_TIMEOUT,
+        # Workers share the port on purpose; a lone bridge must fail if the port is taken.
+        reuse_port=workers.is_worker(),
+    )
     await site.start()
     log.info(
         "serving Jet Admin messages on http://%s:%d/api/messages/", settings.address, settings.port

@@ -20,6 +20,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from jetbridge import inprocess
+
 MiB = 1024 * 1024
 
 
@@ -39,6 +41,23 @@ class ServiceConfig:
     """Deadline of one call, in seconds, unless the action declares a smaller one."""
     secret: str = dataclasses.field(default="", repr=False)
     """Sent as `x-jetbridge-secret` metadata, for action servers that only accept the bridge."""
+    max_concurrent_calls: int = 100
+    """Calls in flight at most; more are refused with 503 at once instead of queueing."""
+    tls: bool = False
+    """Call the service over TLS (implied by any of the files below)."""
+    ca_file: str = ""
+    """PEM of the CAs that sign the service's certificate; empty means the system's."""
+    cert_file: str = ""
+    """PEM certificate chain the bridge presents (mutual TLS), with `key_file`."""
+    key_file: str = ""
+    """PEM private key of `cert_file`."""
+    server_name: str = ""
+    """Name expected in the service's certificate, when it differs from the target's host."""
+
+    @property
+    def uses_tls(self) -> bool:
+        """TLS was asked for, or is implied by a CA, a client certificate or a server name."""
+        return self.tls or bool(self.ca_file or self.cert_file or self.server_name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,6 +73,9 @@ class Settings:
     retry_max_interval: float = 5.0
     max_body_bytes: int = 1 * MiB
     max_message_bytes: int = 16 * MiB
+    max_call_timeout: float = 60.0
+    body_timeout: float = 30.0
+    workers: int = 1
     disable_auth: bool = False
     log_level: str = "INFO"
     bridge_secret: str = dataclasses.field(default="", repr=False)
@@ -216,6 +238,9 @@ _OPTIONS = (
     _Option("retry_max_interval", "JETBRIDGE_RETRY_MAX_INTERVAL", _positive_float),
     _Option("max_body_bytes", "JETBRIDGE_MAX_BODY_BYTES", _positive_int),
     _Option("max_message_bytes", "JETBRIDGE_MAX_MESSAGE_BYTES", _positive_int),
+    _Option("max_call_timeout", "JETBRIDGE_MAX_CALL_TIMEOUT", _positive_float),
+    _Option("body_timeout", "JETBRIDGE_BODY_TIMEOUT", _positive_float),
+    _Option("workers", "JETBRIDGE_WORKERS", _positive_int),
     _Option("disable_auth", "DISABLE_AUTH", _bool),
     _Option("log_level", "JETBRIDGE_LOG_LEVEL", _log_level),
     _Option("project", "PROJECT", _text),
@@ -243,7 +268,8 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 def environment_names() -> dict[str, str]:
     """Setting name → environment variable, for the documentation and `--help`."""
-    return {option.name: option.env for option in _OPTIONS} | {"services": SERVICES_ENV}
+    names = {option.name: option.env for option in _OPTIONS}
+    return names | _SERVICE_DEFAULTS_ENV | {"services": SERVICES_ENV}
 
 
 def parse_service_spec(spec: str) -> dict[str, str]:
@@ -272,6 +298,9 @@ def load_settings(
     for option in _OPTIONS:
         if option.env in environ:
             raw[option.name] = environ[option.env]
+    for key, env in _SERVICE_DEFAULTS_ENV.items():
+        if env in environ:
+            raw[key] = environ[env]
     if environ.get(SERVICES_ENV):
         # Entries are separated by spaces or semicolons; commas stay inside one target.
         specs = re.split(r"[;\s]+", environ[SERVICES_ENV])
@@ -292,7 +321,7 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _validate(raw: Mapping[str, Any]) -> Settings:
-    known = {option.name for option in _OPTIONS} | {"services"}
+    known = {option.name for option in _OPTIONS} | {"services", *_SERVICE_DEFAULTS_ENV}
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
@@ -305,18 +334,25 @@ def _validate(raw: Mapping[str, Any]) -> Settings:
                 raise ConfigError(
                     f"{option.name} ({option.env}): {raw[option.name]!r} {error}"
                 ) from None
-    defaults = ServiceConfig(
-        name="",
-        target="",
-        timeout=values.get("call_timeout", Settings.call_timeout),
-        secret=values.get("bridge_secret", ""),
-    )
+    defaults = {
+        "timeout": values.get("call_timeout", Settings.call_timeout),
+        "secret": values.get("bridge_secret", ""),
+    }
+    # Top-level per-service keys (file, environment, flags) apply to every service.
+    defaults.update({key: raw[key] for key in _SERVICE_DEFAULTS_ENV if key in raw})
     values["services"] = _validate_services(raw.get("services", ()), defaults)
-    return Settings(**values)
+    settings = Settings(**values)
+    # A message carries the form inputs twice (`inputs`, and inside `message_params`).
+    if settings.max_message_bytes < 2 * settings.max_body_bytes + 64 * 1024:
+        raise ConfigError(
+            "max_message_bytes must be at least twice max_body_bytes plus 64 KiB, or a large "
+            "accepted body could not be sent on to the action server"
+        )
+    return settings
 
 
 def _validate_services(
-    entries: Sequence[Any], defaults: ServiceConfig
+    entries: Sequence[Any], defaults: Mapping[str, Any]
 ) -> tuple[ServiceConfig, ...]:
     if not isinstance(entries, list | tuple):
         raise ConfigError("services: must be a list of tables with `name` and `target`")
@@ -338,29 +374,70 @@ def _validate_services(
 
 
 def _validate_service(
-    index: int, entry: Mapping[str, Any], defaults: ServiceConfig
+    index: int, entry: Mapping[str, Any], defaults: Mapping[str, Any]
 ) -> ServiceConfig:
     where = f"services[{index}]"
-    extra = sorted(set(entry) - {field.name for field in dataclasses.fields(ServiceConfig)})
+    extra = sorted(set(entry) - {"name", "target", *_SERVICE_KEYS})
     if extra:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(extra)}")
     target = str(entry.get("target", "")).strip()
     if not target:
         raise ConfigError(f"{where}: `target` (HOST:PORT) is required")
-    for address in _addresses(target):
-        if not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):\d{1,5}", address):
-            raise ConfigError(f"{where}: target {address!r} is not HOST:PORT")
+    if inprocess.is_inprocess(target):
+        # Imported now, so that a wrong module or attribute stops the bridge with a message.
+        try:
+            inprocess.resolve(target)
+        except ValueError as error:
+            raise ConfigError(f"{where}: {error}") from None
+    else:
+        for address in _addresses(target):
+            if not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):\d{1,5}", address):
+                raise ConfigError(f"{where}: target {address!r} is not HOST:PORT")
     name = str(entry.get("name") or target).strip()
     if not entry.get("name"):
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "service"
     if not _NAME.match(name):
         raise ConfigError(f"{where}: name {name!r} may hold only letters, digits, _ . -")
-    try:
-        timeout = _positive_float(entry.get("timeout", defaults.timeout))
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"{where}: timeout {entry.get('timeout')!r} {error}") from None
-    secret = str(entry.get("secret", defaults.secret))
-    return ServiceConfig(name=name, target=target, timeout=timeout, secret=secret)
+    values: dict[str, Any] = {}
+    for key, parse in _SERVICE_KEYS.items():
+        if key in entry or key in defaults:
+            value = entry.get(key, defaults.get(key))
+            try:
+                values[key] = parse(value)
+            except (TypeError, ValueError) as error:
+                shown = "***" if key == "secret" else repr(value)
+                raise ConfigError(f"{where} ({name}): {key} {shown} {error}") from None
+    if bool(values.get("cert_file")) != bool(values.get("key_file")):
+        raise ConfigError(f"{where} ({name}): cert_file and key_file go together (mutual TLS)")
+    return ServiceConfig(name=name, target=target, **values)
+
+
+def _readable_file(value: Any) -> str:
+    path = str(value).strip()
+    if path and not os.access(path, os.R_OK):
+        raise ValueError("is not a readable file")
+    return path
+
+
+# Per-service keys of [[services]] tables, and how each is checked.
+_SERVICE_KEYS: dict[str, Callable[[Any], Any]] = {
+    "timeout": _positive_float,
+    "secret": str,
+    "max_concurrent_calls": _positive_int,
+    "tls": _bool,
+    "ca_file": _readable_file,
+    "cert_file": _readable_file,
+    "key_file": _readable_file,
+    "server_name": _text,
+}
+# Environment variables that set a per-service key for every service at once.
+_SERVICE_DEFAULTS_ENV = {
+    "max_concurrent_calls": "JETBRIDGE_MAX_CONCURRENT_CALLS",
+    "tls": "JETBRIDGE_TLS",
+    "ca_file": "JETBRIDGE_TLS_CA_FILE",
+    "cert_file": "JETBRIDGE_TLS_CERT_FILE",
+    "key_file": "JETBRIDGE_TLS_KEY_FILE",
+}
 
 
 def _addresses(target: str) -> list[str]:

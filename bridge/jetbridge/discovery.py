@@ -69,9 +69,9 @@ class Discovery:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    def mark_down(self, service: Service, why: str) -> None:
-        """Called when a call found the service unreachable: fail fast and retry soon."""
-        self._set_down(service, why)
+    def check_soon(self, service: Service) -> None:
+        """A call found the service unreachable: ask it again now rather than at the next
+        refresh (it goes DOWN, and calls fail fast, only if that fails too)."""
         self._wake[service.name].set()
 
     async def refresh_on_demand(self) -> None:
@@ -103,13 +103,14 @@ class Discovery:
             await self._discover(service)
 
     async def _wait(self, service: Service, seconds: float) -> None:
-        """Sleep up to `seconds`; wake early when asked to, or when an up service's channel
-        changes state."""
+        """Sleep up to `seconds`; wake early when asked to, or when the service's channel
+        changes state (a lost connection, a restart, replicas turning (not) SERVING)."""
         wake = self._wake[service.name]
-        waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(wake.wait())]
-        if service.state is ServiceState.UP:
-            state = service.channel.get_state()
-            waiters.append(asyncio.ensure_future(service.channel.wait_for_state_change(state)))
+        state = service.channel.get_state()
+        waiters: list[asyncio.Future[object]] = [
+            asyncio.ensure_future(wake.wait()),
+            asyncio.ensure_future(service.channel.wait_for_state_change(state)),
+        ]
         try:
             await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
         finally:

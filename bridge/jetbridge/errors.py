@@ -41,6 +41,7 @@ class BridgeError(Exception):
         self.status = status
         self.detail = detail
         self.fields = fields
+        self.headers: dict[str, str] = {}
 
     def body(self) -> dict[str, object]:
         """The JSON object sent to the client."""
@@ -84,4 +85,27 @@ def unavailable(service: str, why: str) -> BridgeError:
     """A 503 for an action server the bridge cannot reach now."""
     return BridgeError(
         503, f"action server '{service}' is unavailable: {why}", code="UNAVAILABLE", service=service
+    )
+
+
+def overloaded(service: str, limit: int) -> BridgeError:
+    """A 503 when a service already has its maximum of calls in flight."""
+    error = BridgeError(
+        503,
+        f"action server '{service}' is busy ({limit} calls in flight); try again shortly",
+        code="OVERLOADED",
+        service=service,
+    )
+    error.headers["Retry-After"] = "1"
+    return error
+
+
+def too_large(service: str, details: str) -> BridgeError:
+    """A 502 when an answer exceeds the bridge's max_message_bytes."""
+    return BridgeError(
+        502,
+        f"the answer of action server '{service}' is larger than the bridge accepts "
+        f"(max_message_bytes): {details}",
+        code="RESOURCE_EXHAUSTED",
+        service=service,
     )

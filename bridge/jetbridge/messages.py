@@ -21,6 +21,11 @@ EXECUTE_ACTION = "execute_action"
 GET_FIELD_OPTIONS = "get_field_options"
 GET_ELEMENT_STATUS = "get_element_status"
 
+# Deepest nesting of objects and arrays accepted in params. Each JSON level costs two or three
+# protobuf levels, and protobuf refuses to decode more than 100: the action server could not
+# read deeper params (and answers echoing them would not come back).
+MAX_DEPTH = 25
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -45,7 +50,10 @@ def parse_message(body: bytes) -> Message:
         raise invalid("The message name is required", "name", ["this field is required"])
     if not isinstance(name, str):
         raise invalid("The message name must be a string", "name", ["must be a string"])
-    return Message(name, _object(data.get("params"), "params"))
+    params = _object(data.get("params"), "params")
+    if _too_deep(params):
+        raise invalid(f"params are nested more than {MAX_DEPTH} levels deep", "params")
+    return Message(name, params)
 
 
 def execute_request(params: dict[str, Any]) -> actions_pb2.ExecuteActionRequest:
@@ -91,6 +99,22 @@ def _object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid(f"{where} must be a JSON object", where)
     return value
+
+
+def _too_deep(value: Any) -> bool:
+    """Whether objects and arrays nest deeper than MAX_DEPTH (iterative: no recursion limit)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > MAX_DEPTH:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def _optional_string(params: dict[str, Any], key: str) -> str:

@@ -12,7 +12,7 @@ from jetactions.v1 import actions_pb2
 from jetbridge import render
 from jetbridge.catalog import Route
 from jetbridge.discovery import Discovery
-from jetbridge.errors import BridgeError, grpc_error, unavailable
+from jetbridge.errors import BridgeError, grpc_error, overloaded, too_large, unavailable
 from jetbridge.messages import execute_request, field_options_request
 from jetbridge.services import Service, ServiceState
 
@@ -24,8 +24,9 @@ Response = TypeVar("Response")
 class Router:
     """Answers the three messages from the catalog and the services."""
 
-    def __init__(self, discovery: Discovery) -> None:
+    def __init__(self, discovery: Discovery, max_call_timeout: float) -> None:
         self.discovery = discovery
+        self.max_call_timeout = max_call_timeout
 
     def action_list_body(self) -> bytes:
         """get_action_list's JSON body, served from the catalog."""
@@ -38,12 +39,9 @@ class Router:
         request = execute_request(params)
         request.caller.CopyFrom(caller)
         route = await self._route(request.action)
-        response = await self._call(
-            route.service,
-            route.service.stub.ExecuteAction,
-            request,
-            self._timeout(route),
-        )
+        service = route.service
+        stub = service.idempotent_stub if route.action.idempotent else service.stub
+        response = await self._call(service, stub.ExecuteAction, request, self._timeout(route))
         return render.execute_result(response)
 
     async def field_options(
@@ -61,9 +59,8 @@ class Router:
             raise BridgeError(
                 404, f"No action server serves options for {request.model}.{request.field}"
             )
-        response = await self._call(
-            service, service.stub.GetFieldOptions, request, service.config.timeout
-        )
+        deadline = min(service.config.timeout, self.max_call_timeout)
+        response = await self._call(service, service.stub.GetFieldOptions, request, deadline)
         return render.field_options(response)
 
     async def _route(self, name: str) -> Route:
@@ -73,13 +70,16 @@ class Router:
             await self.discovery.refresh_on_demand()
             route = self.discovery.catalog.actions.get(name)
         if route is None:
-            raise BridgeError(404, f"Unknown action {name!r}", name=[f"unknown action {name!r}"])
+            detail = f"Unknown action {name!r}"
+            down = [s.name for s in self.discovery.services if s.state is not ServiceState.UP]
+            if down:
+                detail += f" (action servers not reachable now: {', '.join(down)})"
+            raise BridgeError(404, detail, name=[f"unknown action {name!r}"])
         return route
 
-    @staticmethod
-    def _timeout(route: Route) -> float:
-        """The service's deadline, or the action's own when it is smaller."""
-        timeout = route.service.config.timeout
+    def _timeout(self, route: Route) -> float:
+        """The smallest of the service's deadline, the action's own and the global cap."""
+        timeout = min(route.service.config.timeout, self.max_call_timeout)
         declared = route.action.timeout
         if declared.seconds or declared.nanos:
             timeout = min(timeout, declared.ToTimedelta().total_seconds())
@@ -93,12 +93,31 @@ class Router:
         deadline: float,
     ) -> Response:
         if service.state is ServiceState.DOWN:
-            raise unavailable(service.name, "it did not answer the last discovery")
+            raise unavailable(service.name, "it is down or not serving")
+        if service.in_flight >= service.config.max_concurrent_calls:
+            # Refuse at once rather than queue without end behind a slow service.
+            raise overloaded(service.name, service.config.max_concurrent_calls)
+        service.in_flight += 1
         try:
-            return await method(request, timeout=deadline, metadata=service.metadata)
+            response = await method(request, timeout=deadline, metadata=service.metadata)
         except grpc.aio.AioRpcError as error:
-            code = error.code()
-            if code == grpc.StatusCode.UNAVAILABLE:
-                self.discovery.mark_down(service, f"{code.name}: {error.details()}")
-            log.warning("service %r answered %s: %s", service.name, code.name, error.details())
-            raise grpc_error(service.name, code, error.details()) from None
+            raise self._failure(service, error) from None
+        finally:
+            service.in_flight -= 1
+        if response is None:
+            # grpc.aio logs the decoding error and hands back None (e.g. nested too deep).
+            log.warning("service %r sent an answer the bridge cannot decode", service.name)
+            raise grpc_error(service.name, grpc.StatusCode.INTERNAL, None)
+        return response
+
+    def _failure(self, service: Service, error: grpc.aio.AioRpcError) -> BridgeError:
+        code, details = error.code(), error.details() or ""
+        log.warning("service %r answered %s: %s", service.name, code.name, details)
+        if code == grpc.StatusCode.UNAVAILABLE:
+            # One replica may be gone while others serve: let discovery decide, soon.
+            self.discovery.check_soon(service)
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "Sent message larger than max" in details:
+            return BridgeError(413, "The request is too large to send to the action server")
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "message larger than max" in details:
+            return too_large(service.name, details)
+        return grpc_error(service.name, code, details)

@@ -22,6 +22,7 @@ from jetactions.context import ActionContext, Caller, FieldContext
 from jetactions.errors import ActionError, FieldErrors
 from jetactions.results import File, Option, Result
 from jetactions.server import ActionServer, RunningServer
+from jetactions.tls import ServerTLS
 
 __all__ = [
     "ActionContext",
@@ -36,4 +37,5 @@ __all__ = [
     "Param",
     "Result",
     "RunningServer",
+    "ServerTLS",
 ]

@@ -32,6 +32,7 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 from jetactions import _secret
 from jetactions._servicer import SERVICE_NAME, ActionServicer
 from jetactions.action import ActionRegistry
+from jetactions.tls import ServerTLS
 from jetactions.v1 import actions_pb2_grpc
 
 __all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "ActionServer", "RunningServer"]
@@ -40,6 +41,9 @@ logger = logging.getLogger("jetactions")
 
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 """The default limit on one message, sent or received (a File is one message)."""
+
+DRAIN_DELAY = 0.5
+"""Seconds a stopping server keeps accepting calls after it reports NOT_SERVING."""
 
 
 class RunningServer:
@@ -76,14 +80,21 @@ class RunningServer:
         return f"{self._host}:{self._port}"
 
     async def stop(self, grace: float | None = None) -> None:
-        """Stops serving: health turns NOT_SERVING, new calls are refused, and calls in
-        flight get ``grace`` seconds (the start's grace by default) before they are cancelled.
+        """Stops serving: health turns NOT_SERVING, then (after ``DRAIN_DELAY``, so that
+        health-watching clients stop sending) new calls are refused, and calls in flight get
+        ``grace`` seconds (the start's grace by default) before they are cancelled.
 
         Calling it again while a stop is in progress, with a shorter grace, stops sooner.
         """
+        grace = self._grace if grace is None else grace
         if self._health is not None:
             await self._health.enter_graceful_shutdown()
-        await self._server.stop(self._grace if grace is None else grace)
+            if grace > 0:
+                # Clients that watch health (the bridge does) move new calls to other
+                # replicas within milliseconds; calls they already sent still arrive and
+                # are served instead of being cancelled by the stop.
+                await asyncio.sleep(min(DRAIN_DELAY, grace / 2))
+        await self._server.stop(grace)
         # Sync handlers still running past the grace cannot be interrupted; don't wait.
         self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -131,6 +142,7 @@ class ActionServer(ActionRegistry):
         health: bool = True,
         reflection: bool = True,
         bridge_secret: str | None = None,
+        tls: ServerTLS | None = None,
     ) -> RunningServer:
         """Starts serving on ``address`` and returns at once.
 
@@ -145,6 +157,8 @@ class ActionServer(ActionRegistry):
             bridge_secret: Require this shared secret in the ``x-jetbridge-secret`` metadata
                 of ActionService calls. None reads ``JETACTIONS_BRIDGE_SECRET``; empty means
                 no secret.
+            tls: Serve over TLS (mutual TLS when it names a client CA); None serves
+                plaintext, for loopback and service meshes that add TLS themselves.
 
         Returns:
             The running server.
@@ -164,6 +178,10 @@ class ActionServer(ActionRegistry):
             ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
             ("grpc.http2.min_recv_ping_interval_without_data_ms", 10_000),
             ("grpc.http2.max_ping_strikes", 0),
+            # Clients reconnect every few minutes and so re-resolve DNS: replicas added behind
+            # a headless Service get traffic without waiting for a failure.
+            ("grpc.max_connection_age_ms", 300_000),
+            ("grpc.max_connection_age_grace_ms", 30_000),
         ]
         interceptors = [_secret.BridgeSecretInterceptor(secret)] if secret else []
         server = grpc.aio.server(interceptors=interceptors, options=options)
@@ -185,7 +203,10 @@ class ActionServer(ActionRegistry):
             services.append(grpc_reflection.SERVICE_NAME)
             grpc_reflection.enable_server_reflection(services, server)
         try:
-            port = server.add_insecure_port(address)
+            if tls is None:
+                port = server.add_insecure_port(address)
+            else:
+                port = server.add_secure_port(address, tls.credentials())
         except RuntimeError:
             executor.shutdown(wait=False)
             raise
@@ -206,6 +227,7 @@ class ActionServer(ActionRegistry):
         health: bool = True,
         reflection: bool = True,
         bridge_secret: str | None = None,
+        tls: ServerTLS | None = None,
     ) -> None:
         """Starts serving and returns once stopped by SIGTERM or SIGINT.
 
@@ -221,6 +243,7 @@ class ActionServer(ActionRegistry):
             health=health,
             reflection=reflection,
             bridge_secret=bridge_secret,
+            tls=tls,
         )
         loop = asyncio.get_running_loop()
         stops: list[asyncio.Task[None]] = []
@@ -257,6 +280,7 @@ class ActionServer(ActionRegistry):
         health: bool = True,
         reflection: bool = True,
         bridge_secret: str | None = None,
+        tls: ServerTLS | None = None,
     ) -> None:
         """Serves until SIGTERM or SIGINT, blocking; ``serve`` in a new event loop."""
         asyncio.run(
@@ -268,5 +292,6 @@ class ActionServer(ActionRegistry):
                 health=health,
                 reflection=reflection,
                 bridge_secret=bridge_secret,
+                tls=tls,
             )
         )

@@ -1,0 +1,75 @@
+"""`jetbridge serve --workers N`: N bridge processes sharing one port.
+
+Each worker is a whole bridge (its own event loop, gRPC channels and discovery), listening with
+SO_REUSEPORT so that the kernel spreads connections over them; the bridge keeps no state a
+request depends on, so any worker can answer any request. The supervisor only starts workers,
+restarts one that dies, and passes SIGTERM/SIGINT on so that every worker drains.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from types import FrameType
+
+log = logging.getLogger(__name__)
+
+WORKER_ENV = "JETBRIDGE_WORKER"
+"""Set in a worker's environment (its index); a worker never starts workers of its own."""
+
+_RESTART_PAUSE = 1.0
+
+
+def is_worker() -> bool:
+    """True inside a worker started by the supervisor."""
+    return WORKER_ENV in os.environ
+
+
+def supervise(argv: Sequence[str], workers: int, shutdown_timeout: float) -> int:
+    """Run `jetbridge <argv>` in `workers` processes until SIGTERM/SIGINT; 0 on a clean stop."""
+    stopping: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.append(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    children = [_start(argv, index) for index in range(workers)]
+    log.info("started %d workers: pids %s", workers, [child.pid for child in children])
+    while not stopping:
+        for index, child in enumerate(children):
+            if child.poll() is not None and not stopping:
+                log.error(
+                    "worker %d (pid %d) exited with %s; restarting",
+                    index,
+                    child.pid,
+                    child.returncode,
+                )
+                time.sleep(_RESTART_PAUSE)  # a worker that cannot start must not spin
+                children[index] = _start(argv, index)
+        time.sleep(0.2)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(stopping[0])
+    deadline = time.monotonic() + shutdown_timeout + 5
+    codes = [_wait(child, deadline) for child in children]
+    return 0 if all(code == 0 for code in codes) else 1
+
+
+def _start(argv: Sequence[str], index: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, WORKER_ENV: str(index)}
+    return subprocess.Popen([sys.executable, "-m", "jetbridge", *argv], env=env)
+
+
+def _wait(child: subprocess.Popen[bytes], deadline: float) -> int:
+    try:
+        return child.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        log.error("worker pid %d did not stop in time; killing it", child.pid)
+        child.kill()
+        return child.wait()
