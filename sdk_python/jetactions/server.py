@@ -23,7 +23,7 @@ import signal
 from collections.abc import Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -36,7 +36,7 @@ from jetactions.action import ActionRegistry
 from jetactions.tls import ServerTLS
 from jetactions.v1 import actions_pb2_grpc
 
-__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "ActionServer", "RunningServer"]
+__all__ = ["DEFAULT_MAX_MESSAGE_BYTES", "ActionServer", "RunningServer", "ServeOptions"]
 
 logger = logging.getLogger("jetactions")
 
@@ -45,6 +45,19 @@ DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 DRAIN_DELAY = 0.5
 """Seconds a stopping server keeps accepting calls after it reports NOT_SERVING."""
+
+
+class ServeOptions(TypedDict, total=False):
+    """The keyword options of ``ActionServer.start``, taken as they are by ``serve`` and
+    ``run``; ``start`` documents each one and its default."""
+
+    max_message_bytes: int
+    reuse_port: bool
+    grace: float
+    health: bool
+    reflection: bool
+    bridge_secret: str | None
+    tls: ServerTLS | None
 
 
 class RunningServer:
@@ -74,6 +87,11 @@ class RunningServer:
     def port(self) -> int:
         """The bound port (the real one when started on port 0)."""
         return self._port
+
+    @property
+    def grace(self) -> float:
+        """Seconds calls in flight get when the server stops."""
+        return self._grace
 
     @property
     def address(self) -> str:
@@ -218,40 +236,20 @@ class ActionServer(ActionRegistry):
             server, host=host, port=port, grace=grace, health=health_servicer, executor=executor
         )
 
-    async def serve(
-        self,
-        address: str,
-        *,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        reuse_port: bool = False,
-        grace: float = 10.0,
-        health: bool = True,
-        reflection: bool = True,
-        bridge_secret: str | None = None,
-        tls: ServerTLS | None = None,
-    ) -> None:
+    async def serve(self, address: str, **options: Unpack[ServeOptions]) -> None:
         """Starts serving and returns once stopped by SIGTERM or SIGINT.
 
         The first signal stops gracefully (health NOT_SERVING, new calls refused, calls in
-        flight get ``grace`` seconds); a second one stops at once. The arguments are
+        flight get ``grace`` seconds); a second one stops at once. The options are
         ``start``'s.
         """
-        running = await self.start(
-            address,
-            max_message_bytes=max_message_bytes,
-            reuse_port=reuse_port,
-            grace=grace,
-            health=health,
-            reflection=reflection,
-            bridge_secret=bridge_secret,
-            tls=tls,
-        )
+        running = await self.start(address, **options)
         loop = asyncio.get_running_loop()
         stops: list[asyncio.Task[None]] = []
 
         def on_signal(signum: signal.Signals) -> None:
             if not stops:
-                logger.info("%s: stopping, calls in flight get %.1f s", signum.name, grace)
+                logger.info("%s: stopping, calls in flight get %.1f s", signum.name, running.grace)
                 stops.append(loop.create_task(running.stop()))
             else:
                 logger.info("%s again: stopping now", signum.name)
@@ -271,35 +269,13 @@ class ActionServer(ActionRegistry):
                 # Cancelled from outside (not by a signal): don't leave the port bound.
                 await asyncio.shield(running.stop(0))
 
-    def run(
-        self,
-        address: str,
-        *,
-        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-        reuse_port: bool = False,
-        grace: float = 10.0,
-        health: bool = True,
-        reflection: bool = True,
-        bridge_secret: str | None = None,
-        tls: ServerTLS | None = None,
-    ) -> None:
+    def run(self, address: str, **options: Unpack[ServeOptions]) -> None:
         """Serves until SIGTERM or SIGINT, blocking; ``serve`` in a new event loop.
 
         The loop is uvloop's when it is installed (``pip install jetactions[speed]``): it makes
-        each call 15-20% cheaper.
+        each call 15-20% cheaper. The options are ``start``'s.
         """
-        _run_loop(
-            self.serve(
-                address,
-                max_message_bytes=max_message_bytes,
-                reuse_port=reuse_port,
-                grace=grace,
-                health=health,
-                reflection=reflection,
-                bridge_secret=bridge_secret,
-                tls=tls,
-            )
-        )
+        _run_loop(self.serve(address, **options))
 
 
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
