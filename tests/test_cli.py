@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -77,36 +78,35 @@ def test_configuration_errors_exit_2_with_a_message() -> None:
     assert "Traceback" not in result.stderr
 
 
-@pytest.fixture
-def served(
-    shop: ActionServerProcess, billing: ActionServerProcess
-) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+Served = tuple[subprocess.Popen[bytes], str]
+
+
+@contextlib.contextmanager
+def serving(*args: str, output: int = subprocess.PIPE) -> Iterator[Served]:
+    """`jetbridge serve --disable-auth` on a free loopback port with `args`; killed after."""
     port = free_port()
+    command = [sys.executable, "-m", "jetbridge", "serve", "--address", "127.0.0.1"]
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jetbridge",
-            "serve",
-            "--address",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--service",
-            f"shop={shop.address}",
-            "--service",
-            f"billing={billing.address}",
-            "--disable-auth",
-        ],
-        stdout=subprocess.PIPE,
+        [*command, "--port", str(port), "--disable-auth", *args],
+        stdout=output,
         stderr=subprocess.STDOUT,
     )
-    yield process, f"http://127.0.0.1:{port}"
-    if process.poll() is None:
-        process.kill()
-    process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
+    try:
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+@pytest.fixture
+def served(shop: ActionServerProcess, billing: ActionServerProcess) -> Iterator[Served]:
+    with serving(
+        "--service", f"shop={shop.address}", "--service", f"billing={billing.address}"
+    ) as s:
+        yield s
 
 
 async def wait_up(url: str) -> None:
@@ -124,7 +124,7 @@ async def wait_up(url: str) -> None:
 
 
 async def test_serve_answers_and_drains_in_flight_requests_on_sigterm(
-    served: tuple[subprocess.Popen[bytes], str],
+    served: Served,
 ) -> None:
     process, url = served
     await wait_up(url)
@@ -149,35 +149,14 @@ async def test_serve_answers_and_drains_in_flight_requests_on_sigterm(
 
 
 @pytest.fixture
-def two_workers(shop: ActionServerProcess) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jetbridge",
-            "serve",
-            "--workers",
-            "2",
-            "--address",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--service",
-            f"shop={shop.address}",
-            "--disable-auth",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    yield process, f"http://127.0.0.1:{port}"
-    if process.poll() is None:
-        process.kill()
-        process.wait()
+def two_workers(shop: ActionServerProcess) -> Iterator[Served]:
+    args = ("--workers", "2", "--service", f"shop={shop.address}")
+    with serving(*args, output=subprocess.DEVNULL) as s:
+        yield s
 
 
 async def test_workers_share_the_port_and_stop_together(
-    two_workers: tuple[subprocess.Popen[bytes], str],
+    two_workers: Served,
 ) -> None:
     process, url = two_workers
     await wait_up(url)
