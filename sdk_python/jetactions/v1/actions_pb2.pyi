@@ -164,6 +164,11 @@ class ListActionsResponse(_message.Message):
 
     ACTIONS_FIELD_NUMBER: _builtins.int
     FIELD_OPTIONS_FIELD_NUMBER: _builtins.int
+    SERVER_NAME_FIELD_NUMBER: _builtins.int
+    server_name: _builtins.str
+    """The server's own name (letters, digits, `_`, `.`, `-`), used by the bridge
+    in logs, metrics and messages when its configuration names none.
+    """
     @_builtins.property
     def actions(self) -> _containers.RepeatedCompositeFieldContainer[Global___Action]:
         """The actions, in the order the server wants them shown."""
@@ -177,10 +182,11 @@ class ListActionsResponse(_message.Message):
         *,
         actions: _abc.Iterable[Global___Action] | None = ...,
         field_options: _abc.Iterable[Global___FieldRef] | None = ...,
+        server_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "field_options", b"field_options"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actions", b"actions", "field_options", b"field_options", "server_name", b"server_name"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -27,6 +27,15 @@ if _version_not_supported:
 
 class ActionServiceStub:
     """ActionService is implemented by every action server, in any language.
+
+    Request metadata the bridge sends on every call:
+    x-jetbridge-secret      the shared secret, when one is configured; a server
+    configured with a secret refuses calls without it
+    (UNAUTHENTICATED)
+    x-request-id            the id of the browser's request (taken from its
+    X-Request-ID header when sane, else made by the
+    bridge); servers put it on their log lines
+    traceparent, tracestate W3C trace context, when the bridge traces
     """
 
     def __init__(self, channel):
@@ -54,6 +63,15 @@ class ActionServiceStub:
 
 class ActionServiceServicer:
     """ActionService is implemented by every action server, in any language.
+
+    Request metadata the bridge sends on every call:
+    x-jetbridge-secret      the shared secret, when one is configured; a server
+    configured with a secret refuses calls without it
+    (UNAUTHENTICATED)
+    x-request-id            the id of the browser's request (taken from its
+    X-Request-ID header when sane, else made by the
+    bridge); servers put it on their log lines
+    traceparent, tracestate W3C trace context, when the bridge traces
     """
 
     def ListActions(self, request, context):
@@ -109,6 +127,15 @@ def add_ActionServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class ActionService:
     """ActionService is implemented by every action server, in any language.
+
+    Request metadata the bridge sends on every call:
+    x-jetbridge-secret      the shared secret, when one is configured; a server
+    configured with a secret refuses calls without it
+    (UNAUTHENTICATED)
+    x-request-id            the id of the browser's request (taken from its
+    X-Request-ID header when sane, else made by the
+    bridge); servers put it on their log lines
+    traceparent, tracestate W3C trace context, when the bridge traces
     """
 
     @staticmethod

@@ -19,7 +19,17 @@ GRPC_GENERATED_VERSION: str
 GRPC_VERSION: str
 
 class ActionServiceStub:
-    """ActionService is implemented by every action server, in any language."""
+    """ActionService is implemented by every action server, in any language.
+
+    Request metadata the bridge sends on every call:
+      x-jetbridge-secret      the shared secret, when one is configured; a server
+                              configured with a secret refuses calls without it
+                              (UNAUTHENTICATED)
+      x-request-id            the id of the browser's request (taken from its
+                              X-Request-ID header when sane, else made by the
+                              bridge); servers put it on their log lines
+      traceparent, tracestate W3C trace context, when the bridge traces
+    """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
     ListActions: _aio.UnaryUnaryMultiCallable[_actions_pb2.ListActionsRequest, _actions_pb2.ListActionsResponse]
@@ -37,7 +47,17 @@ class ActionServiceStub:
     """
 
 class ActionServiceServicer(metaclass=_abc_1.ABCMeta):
-    """ActionService is implemented by every action server, in any language."""
+    """ActionService is implemented by every action server, in any language.
+
+    Request metadata the bridge sends on every call:
+      x-jetbridge-secret      the shared secret, when one is configured; a server
+                              configured with a secret refuses calls without it
+                              (UNAUTHENTICATED)
+      x-request-id            the id of the browser's request (taken from its
+                              X-Request-ID header when sane, else made by the
+                              bridge); servers put it on their log lines
+      traceparent, tracestate W3C trace context, when the bridge traces
+    """
 
     @_abc_1.abstractmethod
     def ListActions(

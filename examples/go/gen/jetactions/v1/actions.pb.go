@@ -243,7 +243,10 @@ type ListActionsResponse struct {
 	// The actions, in the order the server wants them shown.
 	Actions []*Action `protobuf:"bytes,1,rep,name=actions,proto3" json:"actions,omitempty"`
 	// The (model, field) pairs this server answers GetFieldOptions for.
-	FieldOptions  []*FieldRef `protobuf:"bytes,2,rep,name=field_options,json=fieldOptions,proto3" json:"field_options,omitempty"`
+	FieldOptions []*FieldRef `protobuf:"bytes,2,rep,name=field_options,json=fieldOptions,proto3" json:"field_options,omitempty"`
+	// The server's own name (letters, digits, `_`, `.`, `-`), used by the bridge
+	// in logs, metrics and messages when its configuration names none.
+	ServerName    string `protobuf:"bytes,3,opt,name=server_name,json=serverName,proto3" json:"server_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -290,6 +293,13 @@ func (x *ListActionsResponse) GetFieldOptions() []*FieldRef {
 		return x.FieldOptions
 	}
 	return nil
+}
+
+func (x *ListActionsResponse) GetServerName() string {
+	if x != nil {
+		return x.ServerName
+	}
+	return ""
 }
 
 // FieldRef names one field of one model (collection) as Jet Admin sees it.
@@ -1467,10 +1477,12 @@ var File_jetactions_v1_actions_proto protoreflect.FileDescriptor
 const file_jetactions_v1_actions_proto_rawDesc = "" +
 	"\n" +
 	"\x1bjetactions/v1/actions.proto\x12\rjetactions.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\"\x14\n" +
-	"\x12ListActionsRequest\"\x84\x01\n" +
+	"\x12ListActionsRequest\"\xa5\x01\n" +
 	"\x13ListActionsResponse\x12/\n" +
 	"\aactions\x18\x01 \x03(\v2\x15.jetactions.v1.ActionR\aactions\x12<\n" +
-	"\rfield_options\x18\x02 \x03(\v2\x17.jetactions.v1.FieldRefR\ffieldOptions\"6\n" +
+	"\rfield_options\x18\x02 \x03(\v2\x17.jetactions.v1.FieldRefR\ffieldOptions\x12\x1f\n" +
+	"\vserver_name\x18\x03 \x01(\tR\n" +
+	"serverName\"6\n" +
 	"\bFieldRef\x12\x14\n" +
 	"\x05model\x18\x01 \x01(\tR\x05model\x12\x14\n" +
 	"\x05field\x18\x02 \x01(\tR\x05field\"\xf8\x02\n" +

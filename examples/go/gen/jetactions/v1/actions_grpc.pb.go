@@ -36,6 +36,16 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // ActionService is implemented by every action server, in any language.
+//
+// Request metadata the bridge sends on every call:
+//
+//	x-jetbridge-secret      the shared secret, when one is configured; a server
+//	                        configured with a secret refuses calls without it
+//	                        (UNAUTHENTICATED)
+//	x-request-id            the id of the browser's request (taken from its
+//	                        X-Request-ID header when sane, else made by the
+//	                        bridge); servers put it on their log lines
+//	traceparent, tracestate W3C trace context, when the bridge traces
 type ActionServiceClient interface {
 	// ListActions returns every action and field-options source this server
 	// serves. The bridge calls it at start, periodically and on demand, so it
@@ -92,6 +102,16 @@ func (c *actionServiceClient) GetFieldOptions(ctx context.Context, in *GetFieldO
 // for forward compatibility.
 //
 // ActionService is implemented by every action server, in any language.
+//
+// Request metadata the bridge sends on every call:
+//
+//	x-jetbridge-secret      the shared secret, when one is configured; a server
+//	                        configured with a secret refuses calls without it
+//	                        (UNAUTHENTICATED)
+//	x-request-id            the id of the browser's request (taken from its
+//	                        X-Request-ID header when sane, else made by the
+//	                        bridge); servers put it on their log lines
+//	traceparent, tracestate W3C trace context, when the bridge traces
 type ActionServiceServer interface {
 	// ListActions returns every action and field-options source this server
 	// serves. The bridge calls it at start, periodically and on demand, so it
