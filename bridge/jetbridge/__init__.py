@@ -11,6 +11,6 @@ import sys
 if "grpc" not in sys.modules and "GRPC_EXPERIMENTS" not in os.environ:
     os.environ["GRPC_EXPERIMENTS"] = "-event_engine_client,-event_engine_callback_cq"
 
-__version__ = "0.1.0"
+from jetbridge._version import __version__
 
 __all__ = ["__version__"]

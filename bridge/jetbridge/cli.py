@@ -12,7 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
-from jetbridge import conformance, workers
+from jetactions import __version__ as jetactions_version
+from jetbridge import __version__, conformance, workers
 from jetbridge.app import create_app
 from jetbridge.auth import configured_methods
 from jetbridge.catalog import Catalog
@@ -32,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jetbridge",
         description="Jet Admin's messages endpoint, served by gRPC action servers.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {__version__} (jetactions {jetactions_version})",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)

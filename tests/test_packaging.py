@@ -1,0 +1,119 @@
+"""The two distributions' metadata and contents (scripts/smoke-wheels installs and runs them).
+
+Builds a real wheel with the pinned build backend where the question is what a wheel holds.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.metadata
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+import jetactions
+import jetbridge
+from tests.conftest import ROOT
+
+PACKAGES = {"jetactions": ROOT / "sdk_python", "jetbridge": ROOT / "bridge"}
+STDLIB = sys.stdlib_module_names
+
+
+def project(name: str) -> dict[str, object]:
+    with (PACKAGES[name] / "pyproject.toml").open("rb") as file:
+        table: dict[str, object] = tomllib.load(file)["project"]
+    return table
+
+
+def imported_modules(package: Path) -> set[str]:
+    """Top-level modules that a package's hand-written code imports (generated code too)."""
+    names: set[str] = set()
+    for source in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names - STDLIB - {"__future__"}
+
+
+@pytest.mark.parametrize("name", list(PACKAGES))
+def test_every_direct_import_is_a_declared_dependency(name: str) -> None:
+    meta = project(name)
+    assert isinstance(meta["dependencies"], list)
+    assert isinstance(meta["optional-dependencies"], dict)
+    declared = {Requirement(r).name.lower() for r in meta["dependencies"]}
+    declared |= {
+        Requirement(r).name.lower() for e in meta["optional-dependencies"].values() for r in e
+    }
+    distributions = importlib.metadata.packages_distributions()
+    first_party = {"jetactions": "jetactions", "jetbridge": "jetbridge"}
+    missing = {}
+    for module in imported_modules(PACKAGES[name] / name):
+        owners = {d.lower() for d in distributions.get(module, [first_party.get(module, module)])}
+        if module != name and not owners & declared:
+            missing[module] = sorted(owners)
+    assert not missing, f"{name} imports these without declaring them: {missing}"
+
+
+def test_the_bridge_requires_the_sdk_series_it_is_tested_with() -> None:
+    meta = project("jetbridge")
+    assert isinstance(meta["dependencies"], list)
+    (sdk,) = (Requirement(r) for r in meta["dependencies"] if r.startswith("jetactions"))
+    assert jetactions.__version__ in sdk.specifier
+    assert "0.2" not in sdk.specifier
+    assert "1.0" not in sdk.specifier
+
+
+def test_versions_come_from_one_place() -> None:
+    for name, module in (("jetactions", jetactions), ("jetbridge", jetbridge)):
+        meta = project(name)
+        assert meta["dynamic"] == ["version"]
+        assert "version" not in meta
+        path = PACKAGES[name] / name / "_version.py"
+        assert f'__version__ = "{module.__version__}"' in path.read_text()
+
+
+def test_jetbridge_version_names_both_packages() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "jetbridge", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    assert (
+        result.stdout
+        == f"jetbridge {jetbridge.__version__} (jetactions {jetactions.__version__})\n"
+    )
+
+
+def test_each_distribution_ships_the_root_license() -> None:
+    license_text = (ROOT / "LICENSE").read_text()
+    assert "MIT License" in license_text
+    assert "the Jet bridge over gRPC authors" in license_text
+    for name, directory in PACKAGES.items():
+        assert (directory / "LICENSE").read_text() == license_text, f"{name}'s LICENSE differs"
+        assert project(name)["license-files"] == ["LICENSE"]
+
+
+def test_the_sdk_wheel_carries_the_contract(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path)],
+        cwd=PACKAGES["jetactions"],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    (wheel,) = tmp_path.glob("jetactions-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = archive.read("jetactions/proto/jetactions/v1/actions.proto")
+        names = archive.namelist()
+    assert shipped == (ROOT / "proto/jetactions/v1/actions.proto").read_bytes()
+    assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
+    assert not any(n.startswith("hatch_build") for n in names)
