@@ -17,7 +17,7 @@ Example:
 ``jetactions.context.current()`` returns the context of the handler call in progress.
 """
 
-from jetactions._version import __version__
+from jetactions._version import __version__ as __version__
 from jetactions.action import FieldType, Param
 from jetactions.context import ActionContext, Caller, FieldContext
 from jetactions.errors import ActionError, FieldErrors
@@ -39,5 +39,4 @@ __all__ = [
     "Result",
     "RunningServer",
     "ServerTLS",
-    "__version__",
 ]
