@@ -31,6 +31,7 @@ RUN scripts/install-wheels /dist /opt/jetbridge jetactions 'jetbridge[speed]'
 # The final stage: the base image and the venv, nothing else (no compiler, no pip install).
 FROM ${PYTHON_IMAGE}
 COPY --from=builder /opt/jetbridge /opt/jetbridge
+# Change the port with PORT (the bridge's own setting), not --port: the HEALTHCHECK reads it.
 ENV PATH=/opt/jetbridge/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
