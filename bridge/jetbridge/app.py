@@ -16,7 +16,7 @@ from jetbridge.auth import Authenticator
 from jetbridge.config import Settings
 from jetbridge.cors import cors_middleware, preflight
 from jetbridge.discovery import Discovery
-from jetbridge.errors import BridgeError
+from jetbridge.errors import BridgeError, bounded
 from jetbridge.messages import (
     EXECUTE_ACTION,
     GET_ACTION_LIST,
@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> web.Application:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     """Channels are created inside the running loop (grpc.aio binds them to it)."""
     settings = app[SETTINGS]
-    services = [Service(config, settings) for config in settings.services]
+    services = [Service(c, settings, i) for i, c in enumerate(settings.services)]
     discovery = Discovery(settings, services)
     app[DISCOVERY] = discovery
     app[ROUTER] = Router(discovery, settings.max_call_timeout)
@@ -120,7 +120,8 @@ def _http_detail(error: web.HTTPException) -> str:
 
 def _log_error(request: web.Request, status: int, detail: str) -> None:
     level = logging.ERROR if status >= 500 else logging.WARNING
-    log.log(level, "%s %s -> %d: %s", request.method, request.path, status, detail)
+    path = bounded(request.path, 100)
+    log.log(level, "%s %s -> %d: %s", request.method, path, status, bounded(detail))
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
@@ -170,9 +171,16 @@ async def _read_body(request: web.Request) -> bytes:
 
 
 def _download(file: render.Download) -> web.Response:
-    response = web.Response(body=file.content, content_type=file.content_type)
-    response.headers["Content-Disposition"] = file.disposition
-    return response
+    # The type is set as a header: aiohttp's content_type= refuses parameters (`; charset=`).
+    return web.Response(
+        body=file.content,
+        headers={
+            "Content-Type": file.content_type,
+            "Content-Disposition": file.disposition,
+            # The browser must not guess another type (e.g. run a "text/plain" file as HTML).
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 async def _index(request: web.Request) -> web.Response:
