@@ -28,6 +28,7 @@ from multidict import CIMultiDict
 
 from jetactions import ActionContext, ActionServer
 from jetbridge.config import ServiceConfig, Settings
+from jetbridge.server import BridgeRunner
 from tests.conftest import ActionServerProcess, Bridge, BridgeFactory, service
 from tests.test_discovery import eventually
 
@@ -550,6 +551,103 @@ async def test_a_malformed_request_line_is_refused_and_the_bridge_carries_on(
         bridge, raw_request(REFRESH, {"Content-Type": b"application/json"}, b"/api/\xff")
     )
     assert reply.status == 400
+    await assert_serving(bridge)
+
+
+SECRET = b"Bearer s3cret-credential-value"
+# Requests aiohttp's parser refuses before the app sees them, each with a credential that
+# must reach neither the answer nor the log.
+REFUSED: dict[str, tuple[bytes, int]] = {
+    "control character in a header": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: "
+        + SECRET
+        + b"\r\nX-Evil: a\x01b\r\nContent-Length: 0\r\n\r\n",
+        400,
+    ),
+    "obsolete line fold": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: "
+        + SECRET
+        + b"\r\n  folded\r\nContent-Length: 0\r\n\r\n",
+        400,
+    ),
+    "space before the colon": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization : "
+        + SECRET
+        + b"\r\nContent-Length: 0\r\n\r\n",
+        400,
+    ),
+    "bare LF": (
+        b"POST /api/messages/ HTTP/1.1\nHost: b\nAuthorization: "
+        + SECRET
+        + b"\nX: a\rb\nContent-Length: 0\n\n",
+        400,
+    ),
+    "header over the size limit": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: "
+        + SECRET
+        + b"\r\nX-Big: "
+        + b"a" * 20_000
+        + b"\r\nContent-Length: 0\r\n\r\n",
+        431,
+    ),
+    "too many headers": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: "
+        + SECRET
+        + b"\r\n"
+        + b"".join(b"X-%d: 1\r\n" % i for i in range(200))
+        + b"Content-Length: 0\r\n\r\n",
+        431,
+    ),
+    "unknown method": (
+        b"FROB /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: " + SECRET + b"\r\n\r\n",
+        501,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+async def test_what_the_http_parser_refuses_is_json_with_cors_and_no_echo(
+    bridge: Bridge, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    request, status = REFUSED[case]
+    caplog.clear()
+    reply = await exchange(bridge, request)
+    assert reply.status == status, reply.body
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"
+    assert set(reply.json()) == {"detail"}
+    assert b"s3cret" not in reply.body
+    assert b"X-" not in reply.body
+    records = [r for r in caplog.records if r.name.startswith("jetbridge")]
+    assert len(records) == 1, [r.getMessage() for r in caplog.records]
+    assert all(r.exc_info is None for r in caplog.records)
+    assert "s3cret" not in caplog.text
+    await assert_serving(bridge)
+
+
+async def test_connections_over_the_cap_are_closed_and_others_still_served(
+    make_bridge: BridgeFactory, shop: ActionServerProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    bridge = await make_bridge(service("shop", shop), max_connections=20)
+    idle = [await asyncio.open_connection(HOST, bridge.server.port) for _ in range(30)]
+    try:
+        # The kernel accepted all 30; the bridge closed the 10 over its cap at once.
+        closed = 0
+        for reader, _ in idle:
+            with contextlib.suppress(TimeoutError):
+                if await asyncio.wait_for(reader.read(), 0.5) == b"":
+                    closed += 1
+        assert closed == 10
+        assert "connection limit reached (20 open)" in caplog.text
+    finally:
+        for _, writer in idle:
+            writer.close()
+    runner = bridge.server.runner
+    assert isinstance(runner, BridgeRunner)
+    for _ in range(500):  # until the bridge has seen the idle ones go (bounded: 5 s)
+        if runner.open_connections < 20:
+            break
+        await asyncio.sleep(0.01)
     await assert_serving(bridge)
 
 

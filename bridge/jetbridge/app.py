@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from jetbridge import __version__, render
 from jetbridge.auth import Authenticator
 from jetbridge.config import Settings
-from jetbridge.cors import cors_middleware, preflight
+from jetbridge.cors import cors_headers, cors_middleware, preflight
 from jetbridge.discovery import Discovery
 from jetbridge.errors import BridgeError, bounded
 from jetbridge.messages import (
@@ -56,8 +56,8 @@ def create_app(settings: Settings) -> web.Application:
     app[AUTH] = Authenticator(settings)
     app.cleanup_ctx.append(app[AUTH].lifespan)
     app.cleanup_ctx.append(_services)
-    app.router.add_post(MESSAGES_PATH, _messages)
-    app.router.add_post(MESSAGES_PATH.rstrip("/"), _messages)
+    app.router.add_post(MESSAGES_PATH, _messages, expect_handler=_expect)
+    app.router.add_post(MESSAGES_PATH.rstrip("/"), _messages, expect_handler=_expect)
     app.router.add_route("OPTIONS", MESSAGES_PATH, preflight)
     app.router.add_route("OPTIONS", MESSAGES_PATH.rstrip("/"), preflight)
     app.router.add_get("/", _index)
@@ -152,6 +152,29 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         f"Unknown message name {message.name!r}",
         name=[f"unknown message name {message.name!r}"],
     )
+
+
+async def _expect(request: web.Request) -> web.StreamResponse | None:
+    """`Expect: 100-continue`: refuse before inviting the body, never after. aiohttp calls this
+    outside the middlewares, so the refusal carries its CORS headers itself."""
+    if request.headers.get(hdrs.EXPECT, "").lower() != "100-continue":
+        return _refused(request, BridgeError(417, "Only Expect: 100-continue is supported"))
+    try:
+        await request.app[AUTH].authenticate(request)
+        if (request.content_length or 0) > request.app[SETTINGS].max_body_bytes:
+            raise BridgeError(413, "The request body is too large")
+    except BridgeError as error:
+        return _refused(request, error)
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    return None
+
+
+def _refused(request: web.Request, error: BridgeError) -> web.Response:
+    _log_error(request, error.status, error.detail)
+    response = json_response(error.body(), error.status)
+    response.headers.update(cors_headers(request.app[SETTINGS], request))
+    response.force_close()  # the body it would have sent must not be read as a request
+    return response
 
 
 async def _read_body(request: web.Request) -> bytes:

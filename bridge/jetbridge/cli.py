@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from jetbridge import config, conformance, workers
+from jetbridge import config, conformance, inprocess, server, workers
 from jetbridge.app import create_app
 from jetbridge.auth import configured_methods
 from jetbridge.catalog import Catalog
@@ -81,13 +81,15 @@ def _run(main: Coroutine[Any, Any, int | None]) -> int | None:
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT, then finish in-flight requests and close the channels."""
     check_auth(settings)
-    # Idle connections close after 75 s (as web.run_app sets it, not aiohttp's hour), and a
-    # connection answered before its body arrived (408, 413) is dropped after 2 s, not 10.
-    runner = web.AppRunner(
+    _load_inprocess(settings)
+    fds = server.raise_fd_limit()
+    # A connection answered before its body arrived (408, 413) is dropped after 2 s, not 10.
+    runner = server.BridgeRunner(
         create_app(settings),
+        settings,
         access_log=None,
         handle_signals=False,
-        keepalive_timeout=75,
+        keepalive_timeout=settings.keepalive_timeout,
         lingering_time=2.0,
     )
     await runner.setup()
@@ -99,9 +101,21 @@ async def serve(settings: Settings) -> None:
         # Workers share the port on purpose; a lone bridge must fail if the port is taken.
         reuse_port=workers.is_worker(),
     )
-    await site.start()
+    try:
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()
+        where = f"{settings.address}:{settings.port}"
+        why = "is already in use" if server.address_in_use(error) else f"failed: {error.strerror}"
+        print(f"jetbridge: cannot listen on {where}: the address {why}", file=sys.stderr)
+        raise SystemExit(2) from None
     log.info(
-        "serving Jet Admin messages on http://%s:%d/api/messages/", settings.address, settings.port
+        "serving Jet Admin messages on http://%s:%d/api/messages/ (up to %d connections, %d "
+        "file descriptors)",
+        settings.address,
+        settings.port,
+        server.max_connections(settings),
+        fds,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -110,6 +124,17 @@ async def serve(settings: Settings) -> None:
     await stop.wait()
     log.info("stopping: finishing in-flight requests (up to %.0f s)", SHUTDOWN_TIMEOUT)
     await runner.cleanup()
+
+
+def _load_inprocess(settings: Settings) -> None:
+    """Import every in-process action server now, so that a wrong one is one clear line."""
+    for service in settings.services:
+        if config.is_inprocess(service.target):
+            try:
+                inprocess.resolve(service.target)
+            except ValueError as error:
+                print(f"jetbridge: configuration error: {error}", file=sys.stderr)
+                raise SystemExit(2) from None
 
 
 def check_auth(settings: Settings) -> None:

@@ -282,6 +282,18 @@ class Settings:
     log_level: str = _setting(
         "INFO", "JETBRIDGE_LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR"
     )
+    max_connections: int = _setting(
+        10_000,
+        "JETBRIDGE_MAX_CONNECTIONS",
+        _positive_int,
+        "open connections at most (also bounded by the file-descriptor limit)",
+    )
+    keepalive_timeout: float = _setting(
+        30.0,
+        "JETBRIDGE_KEEPALIVE_TIMEOUT",
+        _positive_float,
+        "seconds an idle connection, or one still sending its headers, stays open",
+    )
     # Calls to action servers.
     call_timeout: float = _setting(
         10.0,
