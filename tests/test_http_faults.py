@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import orjson
 import pytest
 from aiohttp import web
@@ -27,6 +28,7 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
 from jetactions import ActionContext, ActionServer
+from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.config import ServiceConfig, Settings
 from jetbridge.server import BridgeRunner
 from tests.conftest import ActionServerProcess, Bridge, BridgeFactory, service
@@ -815,3 +817,155 @@ async def test_a_hung_action_server_answers_504_at_the_deadline_and_recovers(
 
     await eventually(charged, within=15)
     await assert_serving(bridge)
+
+
+# --- numbers that a protobuf double would change ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"ids": [9007199254740993]}, "ids"),
+        ({"id": 123456789012345678901234567890}, "ids"),
+        ({"id": 1, "params": {"subject": "x", "n": 2**60}}, "params"),
+    ],
+)
+async def test_a_number_beyond_2_53_is_a_400_not_a_silent_change(
+    bridge: Bridge, params: dict[str, Any], field: str
+) -> None:
+    reply = await bridge.send("execute_action", {"model": "users", "name": "mail_users", **params})
+    assert reply.status == 400, reply.body
+    assert "send it as a string" in reply.json()[field][0]
+
+
+async def test_ids_up_to_2_53_and_big_ids_as_strings_arrive_exactly(bridge: Bridge) -> None:
+    ids = [9007199254740992, "123456789012345678901234567890"]
+    reply = await bridge.send("execute_action", {"model": "invoices", "name": "echo", "ids": ids})
+    assert reply.status == 200, reply.body
+    assert reply.json()["ids"] == ids
+
+
+# --- answers that break the contract -----------------------------------------------------
+
+
+class Scripted(actions_pb2_grpc.ActionServiceServicer):
+    """An action server whose answer to each action is given by the test."""
+
+    def __init__(self, answers: dict[str, actions_pb2.ExecuteActionResponse]) -> None:
+        self.answers = answers
+
+    async def ListActions(self, request: Any, context: Any) -> actions_pb2.ListActionsResponse:
+        common = actions_pb2.CommonAction()
+        actions = [actions_pb2.Action(name=n, common_action=common) for n in self.answers]
+        return actions_pb2.ListActionsResponse(actions=actions, server_name="scripted")
+
+    async def ExecuteAction(
+        self, request: actions_pb2.ExecuteActionRequest, context: Any
+    ) -> actions_pb2.ExecuteActionResponse:
+        return self.answers[request.action]
+
+    async def GetFieldOptions(
+        self, request: Any, context: Any
+    ) -> actions_pb2.GetFieldOptionsResponse:
+        return actions_pb2.GetFieldOptionsResponse()
+
+
+def file_answer(filename: str, content_type: str) -> actions_pb2.ExecuteActionResponse:
+    file = actions_pb2.File(filename=filename, content_type=content_type, content=b"a,b\n")
+    return actions_pb2.ExecuteActionResponse(file=file)
+
+
+SCRIPT = {
+    "nothing": actions_pb2.ExecuteActionResponse(),
+    "csv": file_answer("report.csv", "text/csv; charset=utf-8"),
+    "crlf_type": file_answer("a.csv", "text/csv\r\nSet-Cookie: x=1"),
+    "no_type": file_answer("a.bin", "not a type"),
+    "spoof": file_answer("invoice\u202etxt.exe", "text/plain"),
+    "control": file_answer("a\r\nb\x00c.txt", "text/plain"),
+    "long": file_answer("x" * 5000 + ".csv", "text/csv"),
+}
+
+
+@pytest.fixture
+async def scripted(make_bridge: BridgeFactory) -> AsyncIterator[Bridge]:
+    server = grpc.aio.server()
+    actions_pb2_grpc.add_ActionServiceServicer_to_server(Scripted(SCRIPT), server)
+    port = server.add_insecure_port(f"{HOST}:0")
+    await server.start()
+    # No name configured: the bridge uses the one the server declares.
+    yield await make_bridge(ServiceConfig(target=f"{HOST}:{port}"))
+    await server.stop(None)
+
+
+async def test_an_answer_with_no_outcome_is_a_502_naming_the_server(scripted: Bridge) -> None:
+    reply = await scripted.send("execute_action", {"name": "nothing"})
+    assert reply.status == 502
+    assert reply.json()["detail"] == (
+        "action server 'scripted' failed: it sent an ExecuteAction answer with no outcome"
+    )
+
+
+@pytest.mark.parametrize("action", ["crlf_type", "no_type"])
+async def test_a_file_with_an_invalid_content_type_is_a_502(scripted: Bridge, action: str) -> None:
+    reply = await scripted.send("execute_action", {"name": action})
+    assert reply.status == 502
+    assert "invalid content type" in reply.json()["detail"]
+    assert "Set-Cookie" not in reply.headers
+
+
+async def test_a_content_type_with_parameters_is_sent_as_it_is(scripted: Bridge) -> None:
+    reply = await scripted.send("execute_action", {"name": "csv"})
+    assert reply.status == 200
+    assert reply.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert reply.headers["X-Content-Type-Options"] == "nosniff"
+    assert reply.headers["Content-Disposition"] == 'attachment; filename="report.csv"'
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ("spoof", 'attachment; filename="invoicetxt.exe"'),
+        ("control", 'attachment; filename="abc.txt"'),
+        ("long", 'attachment; filename="' + "x" * 146 + '.csv"'),
+    ],
+)
+async def test_file_names_lose_what_could_spoof_or_break_them(
+    scripted: Bridge, action: str, expected: str
+) -> None:
+    reply = await scripted.send("execute_action", {"name": action})
+    assert reply.status == 200
+    assert reply.headers["Content-Disposition"] == expected
+
+
+# --- Expect: 100-continue ------------------------------------------------------------------
+
+
+async def test_expect_100_continue_is_refused_before_the_body_is_invited(
+    make_bridge: BridgeFactory, shop: ActionServerProcess
+) -> None:
+    bridge = await make_bridge(
+        service("shop", shop), disable_auth=False, bearer_auth_key=("k" * 32,)
+    )
+    head = raw_request(b"", {"Content-Type": b"application/json", "Expect": b"100-continue"})
+    reply = await exchange(bridge, head.replace(b"Content-Length: 0", b"Content-Length: 10"))
+    assert reply.status == 401  # not 100 Continue
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"
+    ok = raw_request(
+        REFRESH,
+        {
+            "Content-Type": b"application/json",
+            "Expect": b"100-continue",
+            "Authorization": b"Bearer " + b"k" * 32,
+        },
+    )
+    reader, writer = await asyncio.open_connection(HOST, bridge.server.port)
+    try:
+        head, _, body = ok.partition(b"\r\n\r\n")
+        writer.write(head + b"\r\n\r\n")
+        assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5) == (
+            b"HTTP/1.1 100 Continue\r\n\r\n"
+        )
+        writer.write(body)
+        assert (await asyncio.wait_for(read_reply(reader), 5)).status == 200
+    finally:
+        writer.close()
