@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import io
 import logging
 import os
@@ -969,3 +970,35 @@ async def test_expect_100_continue_is_refused_before_the_body_is_invited(
         assert (await asyncio.wait_for(read_reply(reader), 5)).status == 200
     finally:
         writer.close()
+
+
+# --- compressed bodies -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "status"),
+    [
+        (b"gzip", b"\x1f\x8b\x08\x00not really gzip at all", 400),
+        (b"deflate", b"not deflate", 400),
+        (b"br", b"\x0b\x02\x80{}\x03", 415),
+        (b"zstd", b"(\xb5/\xfd\x00X\x11\x00\x00{}", 415),
+        (b"compress", b"x", 415),
+    ],
+)
+async def test_bodies_that_cannot_be_decoded_are_json_errors(
+    bridge: Bridge, encoding: bytes, body: bytes, status: int
+) -> None:
+    request = raw_request(body, {"Content-Type": b"application/json", "Content-Encoding": encoding})
+    reply = await exchange(bridge, request)
+    assert reply.status == status, reply.body
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert reply.json()["detail"]
+    await assert_serving(bridge)
+
+
+async def test_a_valid_gzip_body_is_accepted(bridge: Bridge) -> None:
+    request = raw_request(
+        gzip.compress(REFRESH), {"Content-Type": b"application/json", "Content-Encoding": b"gzip"}
+    )
+    reply = await exchange(bridge, request)
+    assert (reply.status, reply.json()) == (200, {"result": True})

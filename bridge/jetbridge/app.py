@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
-from aiohttp import hdrs, web
+from aiohttp import hdrs, http_exceptions, web
 
 from jetbridge import __version__, render
 from jetbridge.auth import Authenticator
@@ -25,6 +25,7 @@ from jetbridge.messages import (
     parse_message,
 )
 from jetbridge.routing import Router
+from jetbridge.server import UNSUPPORTED_ENCODING
 from jetbridge.services import Service, ServiceState
 
 log = logging.getLogger(__name__)
@@ -129,7 +130,9 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     caller = await request.app[AUTH].authenticate(request)
     content_type = request.content_type
     if content_type != JSON and not content_type.endswith("+json"):
-        raise BridgeError(415, f"Content-Type must be {JSON}, not {content_type!r}")
+        raise BridgeError(415, f"Content-Type must be {JSON}, not {bounded(content_type, 100)!r}")
+    if request.headers.get(hdrs.CONTENT_ENCODING, "identity").lower() not in _ENCODINGS:
+        raise BridgeError(415, UNSUPPORTED_ENCODING)
     message = parse_message(await _read_body(request))
     router = request.app[ROUTER]
     if message.name == GET_ACTION_LIST:
@@ -177,9 +180,22 @@ def _refused(request: web.Request, error: BridgeError) -> web.Response:
     return response
 
 
+# What aiohttp decodes by itself; anything else would reach the JSON parser still encoded.
+_ENCODINGS = frozenset({"identity", "gzip", "x-gzip", "deflate"})
+
+
 async def _read_body(request: web.Request) -> bytes:
-    """The body, within `body_timeout`: a client that stalls mid-body is dropped, not waited
-    for forever."""
+    """The body, decoded, within `body_timeout`."""
+    try:
+        return await _receive(request)
+    except web.RequestPayloadError as error:
+        if isinstance(error.__cause__, http_exceptions.ContentEncodingError):
+            raise BridgeError(400, "The body is not valid data for its Content-Encoding") from None
+        raise
+
+
+async def _receive(request: web.Request) -> bytes:
+    """A client that stalls mid-body is dropped, not waited for forever."""
     if request.content.is_eof():
         # All of it came with the headers (the usual case): nothing to wait for, and a timer
         # per request would cost ~4 µs.
@@ -239,12 +255,31 @@ async def _readyz(request: web.Request) -> web.Response:
     """Readiness: 200 once the first discovery is done, with every service's state.
 
     A bridge whose action servers are all down is still ready: it answers Jet with clear JSON
-    errors, which beats the load balancer refusing the connection.
+    errors, which beats the load balancer refusing the connection. Probes see names, states and
+    counts; addresses and gRPC errors only go to a caller with valid credentials.
     """
     discovery = request.app[DISCOVERY]
+    detailed = await _authenticated(request)
     body = {
         "ready": discovery.ready,
-        "services": [service.status() for service in discovery.services],
+        "services": [_public(s.status(), detailed) for s in discovery.services],
         "conflicts": [str(conflict) for conflict in discovery.catalog.conflicts],
     }
     return json_response(body, 200 if discovery.ready else 503)
+
+
+_INTERNAL = ("target", "error")
+
+
+def _public(status: dict[str, object], detailed: bool) -> dict[str, object]:
+    return status if detailed else {k: v for k, v in status.items() if k not in _INTERNAL}
+
+
+async def _authenticated(request: web.Request) -> bool:
+    if hdrs.AUTHORIZATION not in request.headers and not request.app[SETTINGS].disable_auth:
+        return False
+    try:
+        await request.app[AUTH].authenticate(request)
+    except BridgeError:
+        return False
+    return True

@@ -74,3 +74,19 @@ def from_value(value: struct_pb2.Value) -> Any:
 def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
     """The JSON object held by `struct`."""
     return {key: from_value(item) for key, item in struct.fields.items()}
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest deeper than `limit` (iterative: no recursion limit)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False

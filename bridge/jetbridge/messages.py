@@ -14,7 +14,7 @@ import orjson
 from google.protobuf import struct_pb2
 
 from jetactions.v1 import actions_pb2
-from jetbridge.convert import InexactNumber, fill_struct, fill_value
+from jetbridge.convert import InexactNumber, fill_struct, fill_value, too_deep
 from jetbridge.errors import BridgeError, invalid
 
 GET_ACTION_LIST = "get_action_list"
@@ -52,7 +52,7 @@ def parse_message(body: bytes) -> Message:
     if not isinstance(name, str):
         raise invalid("The message name must be a string", "name", ["must be a string"])
     params = _object(data.get("params"), "params")
-    if _too_deep(params):
+    if too_deep(params, MAX_DEPTH):
         raise invalid(f"params are nested more than {MAX_DEPTH} levels deep", "params")
     return Message(name, params)
 
@@ -117,22 +117,6 @@ def _object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid(f"{where} must be a JSON object", where)
     return value
-
-
-def _too_deep(value: Any) -> bool:
-    """Whether objects and arrays nest deeper than MAX_DEPTH (iterative: no recursion limit)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        )
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 > MAX_DEPTH:
-                    return True
-                stack.append((child, depth + 1))
-    return False
 
 
 def _optional_string(params: dict[str, Any], key: str) -> str:

@@ -26,10 +26,12 @@ from jetbridge.cors import cors_headers
 
 log = logging.getLogger(__name__)
 
+UNSUPPORTED_ENCODING = "The Content-Encoding is not supported: send the body plain or as gzip"
 # What each refusal of the parser is called in the answer; never the parser's own message,
 # which quotes the request.
 _REFUSALS: tuple[tuple[type[Exception], int, str], ...] = (
     (http_exceptions.BadHttpMethod, 501, "The request method is not supported; use POST"),
+    (http_exceptions.ContentEncodingError, 415, UNSUPPORTED_ENCODING),
     (http_exceptions.LineTooLong, 431, "A request line or header is too long"),
     (http_exceptions.InvalidHeader, 400, "A request header is malformed"),
     (http_exceptions.InvalidURLError, 400, "The request target is malformed"),
