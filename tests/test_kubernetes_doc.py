@@ -19,7 +19,7 @@ import yaml  # type: ignore[import-untyped]
 
 from jetactions._servicer import SERVICE_NAME
 from jetbridge.cli import build_parser
-from jetbridge.config import environment_names, load_settings
+from jetbridge.config import CONFIG_ENV, SERVICES_ENV, declared, flags_from, load_settings
 from tests.conftest import ROOT, ActionServerProcess, BridgeFactory, service
 
 DOC = (ROOT / "docs" / "kubernetes.md").read_text(encoding="utf-8")
@@ -77,6 +77,11 @@ def sdk_settings() -> tuple[set[str], argparse.ArgumentParser | None]:
     return {s.env for s in settings.SETTINGS}, cli.parser()
 
 
+def bridge_environment() -> set[str]:
+    """Every environment variable the bridge reads."""
+    return {s.env for s in declared().values()} | {CONFIG_ENV, SERVICES_ENV}
+
+
 def serve_flags() -> set[str]:
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -97,7 +102,7 @@ def without_pending(args: list[str]) -> list[str]:
 
 
 def test_pending_names_are_still_pending() -> None:
-    known = serve_flags() | set(environment_names().values())
+    known = serve_flags() | bridge_environment()
     merged = sorted(name for name in PENDING_BRIDGE if name in known)
     assert not merged, f"{merged} now exist: remove them from PENDING_BRIDGE"
 
@@ -109,7 +114,7 @@ def test_the_bridge_container_runs_a_real_command_with_valid_settings() -> None:
         assert flag in serve_flags() or flag in PENDING_BRIDGE, f"jetbridge serve has no {flag}"
     parsed = build_parser().parse_args(without_pending(args))
     assert parsed.command == "serve"
-    flags = {k: v for k, v in vars(parsed).items() if k not in {"command", "config"}}
+    flags = flags_from(parsed)
     env = {k: v for k, v in environment(bridge).items() if k not in PENDING_BRIDGE}
     settings = load_settings(flags, environ=env)
     assert [s.name for s in settings.services] == ["shop", "billing"]
@@ -117,7 +122,7 @@ def test_the_bridge_container_runs_a_real_command_with_valid_settings() -> None:
 
 
 def test_every_environment_variable_is_one_that_is_read() -> None:
-    bridge_env = set(environment_names().values()) | set(PENDING_BRIDGE)
+    bridge_env = bridge_environment() | set(PENDING_BRIDGE)
     sdk_env, _ = sdk_settings()
     (bridge,) = containers("jetbridge")
     assert set(environment(bridge)) <= bridge_env
