@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from jetbridge import conformance, workers
+from jetbridge import workers
 from jetbridge.app import create_app
 from jetbridge.auth import configured_methods
 from jetbridge.catalog import Catalog
@@ -78,7 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         "check", parents=[common], help="validate settings, reach every service, report conflicts"
     )
     commands.add_parser("actions", parents=[common], help="print the merged action table")
-    conformance.add_command(commands)
+    # Listed here for --help only: main() hands its arguments to the suite's own parser.
+    commands.add_parser(
+        "conformance",
+        add_help=False,
+        help="check an action server against the contract, directly and through a bridge",
+    )
     return parser
 
 
@@ -170,10 +175,10 @@ def _add_resilience_flags(parser: argparse.ArgumentParser, env: dict[str, str]) 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `jetbridge` command."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["conformance"]:
+        raise SystemExit(_conformance(arguments[1:]))
     args = build_parser().parse_args(argv)
-    if args.command == "conformance":
-        # Needs no bridge settings: it starts its own bridge in front of one server.
-        raise SystemExit(_run(conformance.main(args)))
     flags = {
         key: value
         for key, value in vars(args).items()
@@ -195,6 +200,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         _run(serve(settings))
     else:
         raise SystemExit(_run(report(settings, args.command)))
+
+
+def _conformance(arguments: Sequence[str]) -> int | None:
+    """`jetbridge conformance`: a distribution of its own, imported only for this command."""
+    try:
+        from jetconformance import cli
+    except ModuleNotFoundError as error:
+        if error.name != "jetconformance":
+            raise
+        print(
+            "jetbridge: the conformance suite is not installed: pip install jetbridge[conformance]",
+            file=sys.stderr,
+        )
+        return 2
+    # Needs no bridge settings: it starts its own bridge in front of one server.
+    return _run(cli.main(arguments))
 
 
 def _run(main: Coroutine[Any, Any, int | None]) -> int | None:

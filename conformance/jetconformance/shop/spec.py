@@ -16,12 +16,6 @@ from jetactions.v1 import actions_pb2
 ACTIONS_DOC: Final = "examples/ACTIONS.md"
 """The document this module mirrors."""
 
-SERVICE_NAME: Final = "jetactions.v1.ActionService"
-"""The gRPC service every action server implements."""
-
-HEALTH_SERVICES: Final = ("", SERVICE_NAME)
-"""grpc.health.v1 names that must answer SERVING: the whole server and the ActionService."""
-
 # Jet Admin's field names (what get_action_list shows) and the contract's FieldType values.
 FIELD_TYPES: Final[Mapping[str, actions_pb2.FieldType.ValueType]] = {
     "BooleanField": actions_pb2.FIELD_TYPE_BOOLEAN,
