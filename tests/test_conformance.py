@@ -892,3 +892,38 @@ async def test_a_server_that_ignores_deadlines_fails(suite: Suite) -> None:
     assert ample.passed, ample  # it does answer: the next failure is about the deadline
     assert not passed.passed
     assert passed.got == "OK: result(value unset, message='ran anyway')"
+
+
+# The documentation ----------------------------------------------------------------------------
+
+
+def _documented_checks(section: str) -> list[str]:
+    """The check ids of the first column of the tables in one section of the package README."""
+    text = (ROOT / "conformance" / "README.md").read_text()
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    ids: list[str] = []
+    for line in body.splitlines():
+        if not line.startswith("| `"):
+            continue
+        parent = ""
+        for name in re.findall(r"`([^`]+)`", line.split(" | ")[0]):
+            # "`grpc.field_options.italy`, `.uk`" names grpc.field_options.uk too.
+            full = parent + name if name.startswith(".") else name
+            parent = full.rsplit(".", 1)[0]
+            ids.append(full)
+    return ids
+
+
+@pytest.mark.parametrize(
+    ("suite", "section"),
+    [("generic", "The generic checks"), ("shop", "The shop checks (`--spec shop`)")],
+)
+def test_the_readme_lists_every_check(suite: Suite, section: str) -> None:
+    assert sorted(_documented_checks(section)) == sorted(c.id for c in checks(suite))
+
+
+def test_the_bridge_declares_the_conformance_extra() -> None:
+    import tomllib
+
+    bridge = tomllib.loads((ROOT / "bridge" / "pyproject.toml").read_text())
+    assert bridge["project"]["optional-dependencies"]["conformance"] == ["jetconformance>=0.1.0"]
