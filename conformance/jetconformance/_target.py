@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -135,8 +135,6 @@ class Target:
     secret: str = ""
     """The shared secret the server requires; empty when it requires none."""
     bridge_client: BridgeClient | None = None
-    notes: dict[str, Any] = field(default_factory=dict)
-    """Room for checks to share what they found with later checks of the same run."""
 
     @property
     def bridge(self) -> BridgeClient:

@@ -18,6 +18,7 @@ from jetconformance._registry import Check, CheckFunction, check
 from jetconformance._target import CheckFailed, CheckSkipped, Failures, Reply, Target, expect
 from jetconformance.generic._grpc_checks import runnable, unknown_action_name
 from jetconformance.generic._inputs import (
+    OptionsOf,
     first_required,
     ids_for,
     model_of,
@@ -33,7 +34,7 @@ def _check(check_id: str, title: str) -> Callable[[CheckFunction], Check]:
 # Helpers --------------------------------------------------------------------------------------
 
 
-def options_of(target: Target) -> Any:
+def options_of(target: Target) -> OptionsOf:
     """get_field_options as the input maker asks it: the values of the options offered."""
 
     async def ask(model: str, field: str, form: dict[str, Any]) -> list[Any]:

@@ -39,6 +39,7 @@ from jetconformance._target import (
 )
 from jetconformance.generic import _listing
 from jetconformance.generic._inputs import (
+    OptionsOf,
     first_required,
     ids_for,
     model_of,
@@ -62,7 +63,7 @@ def runnable(target: Target, listing: actions_pb2.ListActionsResponse) -> list[a
     return [action for action in listing.actions if action.name not in target.exclude]
 
 
-def options_of(target: Target) -> Any:
+def options_of(target: Target) -> OptionsOf:
     """GetFieldOptions as the input maker asks it: the values of the options offered."""
 
     async def ask(model: str, field: str, form: dict[str, Any]) -> list[Any]:
