@@ -124,23 +124,43 @@ EXAMPLES = {"python": "py_", "go": "go_", "node": ""}
 """Each example with the prefix it is tested with (one without, to check the plain names)."""
 
 
+@dataclass(frozen=True)
+class Example:
+    """One example server running as a process."""
+
+    language: str
+    address: str
+    prefix: str
+
+
 @pytest.fixture(params=sorted(EXAMPLES))
-def example(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
-    """(address, prefix) of one example server running as a process."""
+def example(request: pytest.FixtureRequest) -> Iterator[Example]:
+    """One example server, started with the prefix it is tested with."""
     language = str(request.param)
     with example_server(language, EXAMPLES[language]) as address:
-        yield address, EXAMPLES[language]
+        yield Example(language, address, EXAMPLES[language])
 
 
-async def test_example_server_passes_the_shop_suite(example: tuple[str, str]) -> None:
-    address, prefix = example
-    report = await jetconformance.run(address, suite="shop", prefix=prefix)
+async def test_example_server_passes_the_shop_suite(example: Example) -> None:
+    report = await jetconformance.run(example.address, suite="shop", prefix=example.prefix)
     assert [r.id for r in report.results] == [c.id for c in checks("shop")]
     assert report.ok, report.text()
     assert report.passed == len(checks("shop"))
 
 
 # The generic suite: any server, from what it declares -------------------------------------
+
+KNOWN_GAPS = {"python": set(), "go": {"grpc.reflection"}, "node": {"grpc.reflection"}}
+"""Generic checks today's Go and Node examples fail: they serve no reflection. Their rewrites on
+the Go and TypeScript SDKs (issue 11) add it; then these sets become empty."""
+
+
+async def test_example_server_passes_the_generic_suite(example: Example) -> None:
+    report = await jetconformance.run(example.address)
+    failed = {r.id for r in report.results if not r.passed and not r.skipped}
+    assert failed <= KNOWN_GAPS[example.language], report.text()
+    assert {r.id for r in report.results if r.skipped} == {"grpc.secret"}, report.text()
+
 
 LIBRARY = ROOT / "tests" / "servers" / "library.py"
 SECRET = "conformance-secret-1234"
