@@ -16,12 +16,13 @@ from jetconformance._bridge import relay, running_bridge
 from jetconformance._calls import list_actions
 from jetconformance._registry import Check, CheckFunction, check
 from jetconformance._target import CheckFailed, CheckSkipped, Failures, Reply, Target, expect
-from jetconformance.generic._grpc_checks import runnable, unknown_action_name
 from jetconformance.generic._inputs import (
     OptionsOf,
     first_required,
     ids_for,
     model_of,
+    runnable,
+    unknown_action_name,
     valid_inputs,
     wrong_input,
 )
@@ -156,7 +157,7 @@ async def well_typed(target: Target) -> str:
     listing = await list_actions(target)
     seen: Counter[str] = Counter()
     failures = Failures()
-    for action in runnable(target, listing):
+    for action in runnable(listing, target.exclude):
         with failures.of(action.name):
             inputs = await valid_inputs(action, options_of(target))
             reply = await _execute(target, action, inputs)
@@ -177,7 +178,7 @@ async def ill_typed(target: Target) -> str:
     listing = await list_actions(target)
     checked = []
     failures = Failures()
-    for action in runnable(target, listing):
+    for action in runnable(listing, target.exclude):
         wrong = wrong_input(action)
         if wrong is None:
             continue
@@ -199,7 +200,7 @@ async def missing_required(target: Target) -> str:
     listing = await list_actions(target)
     checked = []
     failures = Failures()
-    for action in runnable(target, listing):
+    for action in runnable(listing, target.exclude):
         param = first_required(action)
         if param is None:
             continue

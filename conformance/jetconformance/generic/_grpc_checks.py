@@ -43,12 +43,11 @@ from jetconformance.generic._inputs import (
     first_required,
     ids_for,
     model_of,
+    runnable,
+    unknown_action_name,
     valid_inputs,
     wrong_input,
 )
-
-UNKNOWN_ACTION = "conformance_no_such_action"
-"""An action name no server declares (the suite adds a suffix if one does)."""
 
 
 def _check(check_id: str, title: str) -> Callable[[CheckFunction], Check]:
@@ -56,11 +55,6 @@ def _check(check_id: str, title: str) -> Callable[[CheckFunction], Check]:
 
 
 # Helpers --------------------------------------------------------------------------------------
-
-
-def runnable(target: Target, listing: actions_pb2.ListActionsResponse) -> list[actions_pb2.Action]:
-    """The declared actions the run may call: all but the excluded ones."""
-    return [action for action in listing.actions if action.name not in target.exclude]
 
 
 def options_of(target: Target) -> OptionsOf:
@@ -231,7 +225,7 @@ async def well_typed(target: Target) -> str:
     listing = await list_actions(target)
     seen: Counter[str] = Counter()
     failures = Failures()
-    for action in runnable(target, listing):
+    for action in runnable(listing, target.exclude):
         with failures.of(action.name):
             request = await well_typed_request(target, action)
             response = await _call(target, request)
@@ -263,7 +257,7 @@ async def ill_typed(target: Target) -> str:
     listing = await list_actions(target)
     checked = []
     failures = Failures()
-    for action in runnable(target, listing):
+    for action in runnable(listing, target.exclude):
         wrong = wrong_input(action)
         if wrong is None:
             continue
@@ -285,7 +279,7 @@ async def missing_required(target: Target) -> str:
     listing = await list_actions(target)
     checked = []
     failures = Failures()
-    for action in runnable(target, listing):
+    for action in runnable(listing, target.exclude):
         param = first_required(action)
         if param is None:
             continue
@@ -299,15 +293,6 @@ async def missing_required(target: Target) -> str:
     if not checked:
         raise CheckSkipped("no action has a required input")
     return ", ".join(checked)
-
-
-def unknown_action_name(listing: actions_pb2.ListActionsResponse) -> str:
-    """An action name the server does not declare."""
-    declared = {action.name for action in listing.actions}
-    name = UNKNOWN_ACTION
-    while name in declared:
-        name += "_"
-    return name
 
 
 @_check("grpc.execute.unknown_action", "ExecuteAction of an undeclared action: NOT_FOUND")
@@ -353,7 +338,7 @@ async def field_options(target: Target) -> str:
 
 async def _probe_request(target: Target) -> actions_pb2.ExecuteActionRequest:
     listing = await list_actions(target)
-    actions = runnable(target, listing)
+    actions = runnable(listing, target.exclude)
     if not actions:
         raise CheckSkipped("every action is excluded")
     return await well_typed_request(target, actions[0])

@@ -1,4 +1,4 @@
-"""Inputs made from an action's declared params: valid ones per field type, and wrong ones.
+"""What the generic checks send: the actions they may run, and inputs made from declared params.
 
 A well-typed call fills every required input with a value its field type accepts (and every
 optional one that declares a default with that default, as Jet's form starts with it); select
@@ -51,8 +51,27 @@ INVALID: Final[dict[int, Any]] = {
 """A value each checkable field type refuses. Text, JSON, ids and timestamps have none that
 every server must refuse; a select with static options refuses NOT_AN_OPTION."""
 
+UNKNOWN_ACTION: Final = "conformance_no_such_action"
+"""An action name no server declares (a suffix is added if one does)."""
+
 OptionsOf = Callable[[str, str, dict[str, Any]], Awaitable[list[Any]]]
 """(model, field, form so far) -> the values of the options a server offers."""
+
+
+def runnable(
+    listing: actions_pb2.ListActionsResponse, exclude: frozenset[str]
+) -> list[actions_pb2.Action]:
+    """The declared actions the run may call: all but the excluded ones."""
+    return [action for action in listing.actions if action.name not in exclude]
+
+
+def unknown_action_name(listing: actions_pb2.ListActionsResponse) -> str:
+    """An action name the server does not declare."""
+    declared = {action.name for action in listing.actions}
+    name = UNKNOWN_ACTION
+    while name in declared:
+        name += "_"
+    return name
 
 
 def model_of(action: actions_pb2.Action) -> str:
