@@ -362,14 +362,11 @@ def test_serve_does_not_import_the_suite() -> None:
     # What `jetbridge serve` runs before it listens: the parser, the settings and the app.
     code = (
         "import sys\n"
-        "from jetbridge import cli\n"
+        "from jetbridge import cli, config\n"
         "from jetbridge.app import create_app\n"
-        "from jetbridge.config import load_settings\n"
         "args = cli.build_parser().parse_args(['serve', '--service', '127.0.0.1:9', "
         "'--disable-auth'])\n"
-        "flags = {k: v for k, v in vars(args).items() if k not in {'command', 'config'} "
-        "and v is not None}\n"
-        "create_app(load_settings(flags))\n"
+        "create_app(config.load_settings(config.flags_from(args)))\n"
         "print(sorted(m for m in sys.modules if m.startswith('jetconformance')))"
     )
     result = subprocess.run(

@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.app import MESSAGES_PATH, create_app
 from jetbridge.config import ServiceConfig, Settings
+from jetbridge.server import BridgeRunner
 from jetconformance._target import CALL_TIMEOUT, SERVICE_NAME, BridgeClient, open_channel
 
 Response = TypeVar("Response")
@@ -34,7 +35,8 @@ async def running_bridge(address: str, secret: str = "") -> AsyncIterator[Bridge
         discovery_timeout=CALL_TIMEOUT,
         retry_max_interval=1.0,
     )
-    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+    # The runner `jetbridge serve` uses: malformed requests get its JSON answers.
+    runner = BridgeRunner(create_app(settings), settings, access_log=None, handle_signals=False)
     await runner.setup()  # runs discovery once: the catalog is ready when it returns
     try:
         # Port 0: the kernel picks a free port, with no window for another process to take it.
