@@ -1,48 +1,44 @@
-"""Running the checks against one server: directly, then through a bridge started in-process."""
+"""Running a suite against one server: directly, then through a bridge started in-process."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import aiohttp
 import grpc
 
 from jetactions.v1 import actions_pb2_grpc
-from jetbridge.config import MiB
-from jetbridge.conformance import _bridge_checks, _grpc_checks
-from jetbridge.conformance._bridge import running_bridge
-from jetbridge.conformance._check import Check, CheckFailed, Target
-from jetbridge.conformance._report import CheckResult, Report
-from jetbridge.conformance.spec import Shop
-
-GRPC_CHECKS: tuple[Check, ...] = _grpc_checks.CHECKS
-"""Checks that call the server directly over gRPC."""
-BRIDGE_CHECKS: tuple[Check, ...] = _bridge_checks.CHECKS
-"""Checks that send Jet Admin's messages to a bridge in front of the server."""
+from jetconformance._bridge import running_bridge
+from jetconformance._registry import Check, Suite, checks
+from jetconformance._report import CheckResult, Report
+from jetconformance._target import CheckFailed, CheckSkipped, Target, open_channel
 
 CHECK_TIMEOUT = 20.0
 """Upper bound on one check, in seconds: a server that hangs fails the check, not the suite."""
-
-_CHANNEL_OPTIONS = [
-    ("grpc.max_send_message_length", 16 * MiB),
-    ("grpc.max_receive_message_length", 16 * MiB),
-]
 
 
 async def run(
     address: str,
     *,
+    suite: Suite = "generic",
     prefix: str = "",
+    exclude: Iterable[str] = (),
+    secret: str = "",
     grpc_checks: bool = True,
     bridge_checks: bool = True,
 ) -> Report:
-    """Check the ActionService at `address` (HOST:PORT) against the example shop.
+    """Check the ActionService at `address` (HOST:PORT).
 
     Args:
         address: The server's gRPC address, e.g. `127.0.0.1:50051`.
-        prefix: The prefix the server puts in front of every action and model name.
+        suite: `generic` checks any server against the contract, from what it declares;
+            `shop` checks a server of the example shop against examples/ACTIONS.md.
+        prefix: (shop) What the server puts in front of every action and model name.
+        exclude: (generic) Actions never run, e.g. ones with side effects.
+        secret: The shared secret the server requires, sent on every call (and by the bridge);
+            the generic suite then also checks that calls without it are refused.
         grpc_checks: Run the checks that call the server directly.
         bridge_checks: Run the checks through a bridge started in this process on a free
             127.0.0.1 port, with authentication disabled (it accepts only local callers).
@@ -51,25 +47,27 @@ async def run(
         One result per check, in the order they ran.
     """
     results: list[CheckResult] = []
-    async with grpc.aio.insecure_channel(address, options=_CHANNEL_OPTIONS) as channel:
+    async with open_channel(address, secret) as channel:
         target = Target(
             address=address,
-            shop=Shop(prefix),
             channel=channel,
             stub=actions_pb2_grpc.ActionServiceStub(channel),
+            prefix=prefix,
+            exclude=frozenset(exclude),
+            secret=secret,
         )
         if grpc_checks:
-            results += await run_checks(GRPC_CHECKS, target)
+            results += await run_checks(checks(suite, "grpc"), target)
         if bridge_checks:
-            async with running_bridge(address) as client:
+            async with running_bridge(address, secret) as client:
                 target.bridge_client = client
-                results += await run_checks(BRIDGE_CHECKS, target)
-    return Report(address=address, prefix=prefix, results=tuple(results))
+                results += await run_checks(checks(suite, "bridge"), target)
+    return Report(address=address, suite=suite, prefix=prefix, results=tuple(results))
 
 
-async def run_checks(checks: Sequence[Check], target: Target) -> list[CheckResult]:
-    """Run `checks` one after the other; every check yields a result, whatever happens."""
-    return [await run_check(item, target) for item in checks]
+async def run_checks(items: Sequence[Check], target: Target) -> list[CheckResult]:
+    """Run `items` one after the other; every check yields a result, whatever happens."""
+    return [await run_check(item, target) for item in items]
 
 
 async def run_check(item: Check, target: Target) -> CheckResult:
@@ -83,6 +81,15 @@ async def run_check(item: Check, target: Target) -> CheckResult:
 
     try:
         note = await asyncio.wait_for(item.function(target), CHECK_TIMEOUT)
+    except CheckSkipped as skip:
+        return CheckResult(
+            item.id,
+            item.title,
+            False,
+            note=skip.reason,
+            skipped=True,
+            seconds=time.monotonic() - started,
+        )
     except CheckFailed as error:
         return failed(error.expected, error.got)
     except grpc.aio.AioRpcError as error:

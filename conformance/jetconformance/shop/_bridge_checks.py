@@ -1,37 +1,35 @@
-"""Checks that go through the bridge: Jet Admin's JSON messages, as the browser sends them."""
+"""The shop's checks through the bridge: Jet Admin's JSON messages, as the browser sends them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from jetbridge.conformance import spec
-from jetbridge.conformance._bridge import relay, running_bridge
-from jetbridge.conformance._check import (
-    Check,
-    CheckFailed,
-    CheckFunction,
-    Reply,
-    Target,
-    check,
-    expect,
-)
+from jetconformance._bridge import relay, running_bridge
+from jetconformance._registry import Check, CheckFunction, check
+from jetconformance._target import CheckFailed, Reply, Target, expect
+from jetconformance.shop import spec
 
 _MISSING = object()
 
 
 def _check(check_id: str, title: str) -> Callable[[CheckFunction], Check]:
-    return check("bridge", check_id, title)
+    return check("shop", "bridge", check_id, title)
 
 
 # Helpers --------------------------------------------------------------------------------------
 
 
+def _shop(target: Target) -> spec.Shop:
+    """The shop's names as this server declares them (with its prefix)."""
+    return spec.Shop(target.prefix)
+
+
 async def _execute(target: Target, action: str, model: str | None = None, **params: Any) -> Reply:
     """execute_action of one shop action (names without prefix), as Jet's client sends it."""
-    message: dict[str, Any] = {"name": target.shop.action(action), **params}
+    message: dict[str, Any] = {"name": _shop(target).action(action), **params}
     if model is not None:
-        message["model"] = target.shop.model(model)
+        message["model"] = _shop(target).model(model)
     return await target.bridge.send("execute_action", message)
 
 
@@ -159,7 +157,7 @@ async def action_list_names(target: Target) -> None:
     names = sorted(
         str(item.get("name")) if isinstance(item, dict) else repr(item) for item in items
     )
-    expect("action names", sorted(target.shop.action(a.name) for a in spec.ACTIONS), names)
+    expect("action names", sorted(_shop(target).action(a.name) for a in spec.ACTIONS), names)
 
 
 @_check("bridge.action_list.shape", "each entry: label, icon, model_action/common_action, params")
@@ -170,7 +168,7 @@ async def action_list_shape(target: Target) -> None:
         raise CheckFailed("a JSON array", reply.describe())
     by_name = {item.get("name"): item for item in items if isinstance(item, dict)}
     for action in spec.ACTIONS:
-        expected = _jet_action(target.shop, action)
+        expected = _jet_action(_shop(target), action)
         got = by_name.get(expected["name"])
         if got is None:
             raise CheckFailed(
@@ -286,8 +284,11 @@ async def non_field_error(target: Target) -> None:
 )
 async def not_found(target: Target) -> None:
     # A relay declares the extra action, so the bridge asks the server, which must say NOT_FOUND.
-    name = target.shop.action("no_such_action")
-    async with relay(target.address, name) as address, running_bridge(address) as bridge:
+    name = _shop(target).action("no_such_action")
+    async with (
+        relay(target.address, name, target.secret) as address,
+        running_bridge(address) as bridge,
+    ):
         reply = await bridge.send("execute_action", {"name": name, "params": {}})
     expect_reply(f"execute_action {name!r}", reply, 404, {"code": "NOT_FOUND"})
 
@@ -296,7 +297,7 @@ async def not_found(target: Target) -> None:
 
 
 async def _field_options(target: Target, country: str) -> None:
-    params = {"model": target.shop.model("orders"), "field": "city", "form": {"country": country}}
+    params = {"model": _shop(target).model("orders"), "field": "city", "form": {"country": country}}
     reply = await target.bridge.send("get_field_options", params)
     expected = [option.as_json() for option in spec.CITIES.get(country, ())]
     if reply.status != 200:
@@ -317,27 +318,3 @@ async def options_uk(target: Target) -> None:
 @_check("bridge.field_options.other", "get_field_options (orders, city), another country: []")
 async def options_other(target: Target) -> None:
     await _field_options(target, "spain")
-
-
-CHECKS: tuple[Check, ...] = (
-    discovery,
-    action_list_names,
-    action_list_shape,
-    ids_array,
-    single_id,
-    comma_ids,
-    string_ids,
-    inverse_ids,
-    html,
-    file,
-    ship_order,
-    common,
-    field_error,
-    missing_required,
-    non_field_error,
-    not_found,
-    options_italy,
-    options_uk,
-    options_other,
-)
-"""The checks through the bridge, in the order they run."""

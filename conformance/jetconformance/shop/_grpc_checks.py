@@ -1,37 +1,41 @@
-"""Checks that call the server directly over gRPC, with the generated Python stub."""
+"""The shop's checks that call the server directly over gRPC, with the generated Python stub."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jetactions.v1 import actions_pb2
-from jetbridge.conformance import spec
-from jetbridge.conformance._check import (
-    CALL_TIMEOUT,
-    Check,
-    CheckFailed,
-    CheckFunction,
-    Target,
-    check,
-    expect,
+from jetbridge.convert import fill_struct, from_value
+from jetconformance._calls import (
+    delayed_call,
+    describe,
+    errors_of,
+    execute_request,
+    field_type_name,
+    list_actions,
+    option_json,
+    passed_deadline_verdict,
 )
-from jetbridge.convert import fill_struct, fill_value, from_struct, from_value
-
-EXECUTE_METHOD = f"/{spec.SERVICE_NAME}/ExecuteAction"
+from jetconformance._registry import Check, CheckFunction, check
+from jetconformance._target import CALL_TIMEOUT, HEALTH_SERVICES, CheckFailed, Target, expect
+from jetconformance.shop import spec
 
 
 def _check(check_id: str, title: str) -> Callable[[CheckFunction], Check]:
-    return check("grpc", check_id, title)
+    return check("shop", "grpc", check_id, title)
 
 
 # Helpers --------------------------------------------------------------------------------------
+
+
+def _shop(target: Target) -> spec.Shop:
+    """The shop's names as this server declares them (with its prefix)."""
+    return spec.Shop(target.prefix)
 
 
 async def _execute(
@@ -59,53 +63,14 @@ def _request(
     inverse_ids: bool = False,
     inputs: dict[str, Any] | None = None,
 ) -> actions_pb2.ExecuteActionRequest:
-    shop = target.shop
-    request = actions_pb2.ExecuteActionRequest(
-        action=shop.action(action),
+    shop = _shop(target)
+    return execute_request(
+        shop.action(action),
         model=shop.model(model) if model else "",
+        ids=ids,
         inverse_ids=inverse_ids,
+        inputs=inputs,
     )
-    for item in ids:
-        fill_value(request.ids.add(), item)
-    fill_struct(request.inputs, inputs or {})
-    # What the bridge would send as the whole message params.
-    message: dict[str, Any] = {"name": request.action, "params": inputs or {}}
-    if model:
-        message["model"] = request.model
-    if ids:
-        message["ids"] = list(ids)
-    fill_struct(request.message_params, message)
-    return request
-
-
-def describe(response: actions_pb2.ExecuteActionResponse) -> str:
-    """An ExecuteActionResponse in one line, for a report."""
-    outcome = response.WhichOneof("outcome")
-    if outcome == "result":
-        result = response.result
-        parts = [
-            f"value={from_value(result.value)!r}" if result.HasField("value") else "value unset"
-        ]
-        if result.HasField("message"):
-            parts.append(f"message={result.message!r}")
-        if result.HasField("html"):
-            parts.append(f"html={result.html!r}")
-        if result.extra.fields:
-            parts.append(f"extra={from_struct(result.extra)!r}")
-        return f"result({', '.join(parts)})"
-    if outcome == "errors":
-        return f"errors({_errors(response.errors)!r})"
-    if outcome == "file":
-        file = response.file
-        return f"file({file.filename!r}, {file.content_type!r}, {len(file.content)} bytes)"
-    return "no outcome set"
-
-
-def _errors(errors: actions_pb2.FieldErrors) -> dict[str, list[str]]:
-    data = {name: list(item.messages) for name, item in errors.fields.items()}
-    if errors.non_field_errors:
-        data["non_field_errors"] = list(errors.non_field_errors)
-    return data
 
 
 def expect_result(
@@ -146,15 +111,11 @@ def expect_errors(
         expected = f"{call} -> errors with a message on {on!r}"
     if response.WhichOneof("outcome") != "errors":
         raise CheckFailed(expected, got)
-    errors = _errors(response.errors)
+    errors = errors_of(response.errors)
     if exactly is not None and errors != exactly:
         raise CheckFailed(expected, got)
     if on is not None and not errors.get(on):
         raise CheckFailed(expected, got)
-
-
-async def _list(target: Target) -> actions_pb2.ListActionsResponse:
-    return await target.stub.ListActions(actions_pb2.ListActionsRequest(), timeout=CALL_TIMEOUT)
 
 
 def _declared(listing: actions_pb2.ListActionsResponse, name: str) -> actions_pb2.Action:
@@ -164,27 +125,13 @@ def _declared(listing: actions_pb2.ListActionsResponse, name: str) -> actions_pb
     raise CheckFailed(f"an action named {name!r}", f"{[a.name for a in listing.actions]}")
 
 
-def _field(value: actions_pb2.FieldType.ValueType) -> str:
-    try:
-        return actions_pb2.FieldType.Name(value)
-    except ValueError:  # a value this contract does not know
-        return str(value)
-
-
-def _option(option: actions_pb2.Option) -> dict[str, Any]:
-    data = {"value": from_value(option.value), "name": option.name}
-    if option.color:
-        data["color"] = option.color
-    return data
-
-
 # Health and ListActions --------------------------------------------------------------------
 
 
 @_check("grpc.health", 'grpc.health.v1 Check("") and Check("jetactions.v1.ActionService")')
 async def health(target: Target) -> None:
     stub = health_pb2_grpc.HealthStub(target.channel)
-    for service in spec.HEALTH_SERVICES:
+    for service in HEALTH_SERVICES:
         reply = await stub.Check(
             health_pb2.HealthCheckRequest(service=service), timeout=CALL_TIMEOUT
         )
@@ -194,23 +141,23 @@ async def health(target: Target) -> None:
 
 @_check("grpc.list.names", "ListActions declares the shop's actions, in order")
 async def list_names(target: Target) -> None:
-    listing = await _list(target)
-    expected = [target.shop.action(a.name) for a in spec.ACTIONS]
+    listing = await list_actions(target)
+    expected = [_shop(target).action(a.name) for a in spec.ACTIONS]
     expect("action names", expected, [a.name for a in listing.actions])
 
 
 @_check("grpc.list.kinds", "model/common kind, models, for_instance and bulk of every action")
 async def list_kinds(target: Target) -> None:
-    listing = await _list(target)
+    listing = await list_actions(target)
     for action_spec in spec.ACTIONS:
-        action = _declared(listing, target.shop.action(action_spec.name))
+        action = _declared(listing, _shop(target).action(action_spec.name))
         if action_spec.model is None:
             expect(f"{action.name}: kind", "common_action", action.WhichOneof("kind"))
             continue
         expect(f"{action.name}: kind", "model_action", action.WhichOneof("kind"))
         model_action = action.model_action
         expected = (
-            [target.shop.model(action_spec.model)],
+            [_shop(target).model(action_spec.model)],
             action_spec.for_instance,
             action_spec.bulk,
         )
@@ -220,9 +167,9 @@ async def list_kinds(target: Target) -> None:
 
 @_check("grpc.list.labels", "labels, and the icon where ACTIONS.md names one")
 async def list_labels(target: Target) -> None:
-    listing = await _list(target)
+    listing = await list_actions(target)
     for action_spec in spec.ACTIONS:
-        action = _declared(listing, target.shop.action(action_spec.name))
+        action = _declared(listing, _shop(target).action(action_spec.name))
         expect(f"{action.name}: label", action_spec.label, action.label)
         if action_spec.icon is not None:
             expect(f"{action.name}: icon", action_spec.icon, action.icon)
@@ -230,14 +177,18 @@ async def list_labels(target: Target) -> None:
 
 @_check("grpc.list.params", "params: names, types, required, defaults, static options")
 async def list_params(target: Target) -> None:
-    listing = await _list(target)
+    listing = await list_actions(target)
     for action_spec in spec.ACTIONS:
-        action = _declared(listing, target.shop.action(action_spec.name))
+        action = _declared(listing, _shop(target).action(action_spec.name))
         names = [p.name for p in action.params]
         expect(f"{action.name}: param names", [p.name for p in action_spec.params], names)
         for param_spec, param in zip(action_spec.params, action.params, strict=True):
             where = f"{action.name}.{param.name}"
-            expect(f"{where}: field", _field(param_spec.field_type), _field(param.field))
+            expect(
+                f"{where}: field",
+                field_type_name(param_spec.field_type),
+                field_type_name(param.field),
+            )
             expect(f"{where}: required", param_spec.required, param.required)
             default = from_value(param.default_value) if param.HasField("default_value") else None
             if param_spec.default is spec.NO_DEFAULT:
@@ -245,7 +196,7 @@ async def list_params(target: Target) -> None:
             else:
                 expect(f"{where}: has default_value", True, param.HasField("default_value"))
                 expect(f"{where}: default_value", param_spec.default, default)
-            options = [_option(o) for o in param.options]
+            options = [option_json(o) for o in param.options]
             expect(f"{where}: options", [o.as_json() for o in param_spec.options], options)
             expect(
                 f"{where}: options_from_server",
@@ -256,8 +207,8 @@ async def list_params(target: Target) -> None:
 
 @_check("grpc.list.field_options", "ListActions.field_options is exactly (orders, city)")
 async def list_field_options(target: Target) -> None:
-    listing = await _list(target)
-    expected = [(target.shop.model(model), field) for model, field in spec.FIELD_OPTIONS]
+    listing = await list_actions(target)
+    expected = [(_shop(target).model(model), field) for model, field in spec.FIELD_OPTIONS]
     expect("field_options", expected, [(r.model, r.field) for r in listing.field_options])
 
 
@@ -267,7 +218,7 @@ async def list_field_options(target: Target) -> None:
 )
 async def list_field_options_refs(target: Target) -> None:
     # A contract rule, not a shop detail: the bridge routes get_field_options by (model, field).
-    listing = await _list(target)
+    listing = await list_actions(target)
     declared = {(ref.model, ref.field) for ref in listing.field_options}
     for action in listing.actions:
         models = list(action.model_action.models) if action.HasField("model_action") else [""]
@@ -404,8 +355,8 @@ async def common(target: Target) -> None:
 
 @_check("grpc.execute.unknown_action", "ExecuteAction of an undeclared action: NOT_FOUND")
 async def unknown_action(target: Target) -> None:
-    name = target.shop.action("no_such_action")
-    request = actions_pb2.ExecuteActionRequest(action=name, model=target.shop.model("users"))
+    name = _shop(target).action("no_such_action")
+    request = actions_pb2.ExecuteActionRequest(action=name, model=_shop(target).model("users"))
     try:
         response = await target.stub.ExecuteAction(request, timeout=CALL_TIMEOUT)
     except grpc.aio.AioRpcError as error:
@@ -418,14 +369,14 @@ async def unknown_action(target: Target) -> None:
 
 
 async def _field_options(target: Target, country: str) -> None:
-    request = actions_pb2.GetFieldOptionsRequest(model=target.shop.model("orders"), field="city")
+    request = actions_pb2.GetFieldOptionsRequest(model=_shop(target).model("orders"), field="city")
     fill_struct(request.form, {"country": country, "carrier": "dhl"})
     response = await target.stub.GetFieldOptions(request, timeout=CALL_TIMEOUT)
     expected = [o.as_json() for o in spec.CITIES.get(country, ())]
     expect(
         f"options of (orders, city) for country={country!r}",
         expected,
-        [_option(o) for o in response.options],
+        [option_json(o) for o in response.options],
     )
 
 
@@ -445,45 +396,6 @@ async def options_other(target: Target) -> None:
 
 
 # Deadlines ---------------------------------------------------------------------------------
-#
-# The deadline travels as the `grpc-timeout` header. The suite sets that header itself and gives
-# the client no deadline of its own: otherwise the client library would end the call locally
-# and the answer would say nothing about the server. The request message is sent only after a
-# delay, so "the deadline passed before the action could start" does not depend on timer
-# granularity (gRPC runtimes round deadlines to about a millisecond).
-
-REQUEST_DELAY = 0.3
-"""Seconds between a call's headers and its request message in the deadline checks."""
-
-
-async def _delayed_call(target: Target, grpc_timeout: str) -> tuple[str, str, float]:
-    """refresh_stats whose message arrives REQUEST_DELAY after its headers: (status, what, s)."""
-    call = target.channel.stream_unary(
-        EXECUTE_METHOD,
-        request_serializer=actions_pb2.ExecuteActionRequest.SerializeToString,
-        response_deserializer=actions_pb2.ExecuteActionResponse.FromString,
-    )
-    request = _request(target, "refresh_stats")
-
-    async def messages() -> AsyncIterator[actions_pb2.ExecuteActionRequest]:
-        await asyncio.sleep(REQUEST_DELAY)
-        yield request
-
-    started = time.monotonic()
-    try:
-        response = await asyncio.wait_for(
-            call(messages(), metadata=(("grpc-timeout", grpc_timeout),)),
-            REQUEST_DELAY + CALL_TIMEOUT,
-        )
-    except grpc.aio.AioRpcError as error:
-        return error.code().name, str(error.details()), time.monotonic() - started
-    except TimeoutError:
-        return (
-            "no answer",
-            f"within {REQUEST_DELAY + CALL_TIMEOUT:.1f} s",
-            time.monotonic() - started,
-        )
-    return "OK", describe(response), time.monotonic() - started
 
 
 @_check(
@@ -491,21 +403,14 @@ async def _delayed_call(target: Target, grpc_timeout: str) -> tuple[str, str, fl
     "a deadline that passes before the request arrives (100 ms, message after 300 ms)",
 )
 async def deadline_passed(target: Target) -> str:
-    status, what, seconds = await _delayed_call(target, "100m")
-    # A server may also give up by resetting the stream (RST_STREAM CANCEL), which the client
-    # reads as CANCELLED; what must not happen is a result of an action run past its deadline.
-    if status not in {"DEADLINE_EXCEEDED", "CANCELLED"}:
-        raise CheckFailed(
-            "DEADLINE_EXCEEDED (or CANCELLED by a stream reset): the action not run",
-            f"{status}: {what}",
-        )
-    when = "at the deadline" if seconds < REQUEST_DELAY else "when the message arrived"
-    return f"{status} {when} ({seconds * 1000:.0f} ms)"
+    return passed_deadline_verdict(
+        *await delayed_call(target, _request(target, "refresh_stats"), "100m")
+    )
 
 
 @_check("grpc.deadline.ample", "an ample deadline (10 s, message after 300 ms) completes")
 async def deadline_ample(target: Target) -> None:
-    status, what, _ = await _delayed_call(target, "10S")
+    status, what, _ = await delayed_call(target, _request(target, "refresh_stats"), "10S")
     if status != "OK":
         raise CheckFailed("OK: result(value true or unset)", f"{status}: {what}")
 
@@ -552,36 +457,3 @@ async def still_serving(target: Target) -> None:
 
 def _mail(**inputs: Any) -> dict[str, Any]:
     return {"subject": "Hello", **inputs}
-
-
-CHECKS: tuple[Check, ...] = (
-    health,
-    list_names,
-    list_kinds,
-    list_labels,
-    list_params,
-    list_field_options,
-    list_field_options_refs,
-    number_ids,
-    string_ids,
-    single_id,
-    inverse_ids,
-    unknown_id,
-    missing_required,
-    decimal_string,
-    not_positive,
-    not_a_number,
-    export_file,
-    ship_order,
-    invalid_choice,
-    common,
-    unknown_action,
-    options_italy,
-    options_uk,
-    options_other,
-    deadline_passed,
-    deadline_ample,
-    deadline_tiny,
-    still_serving,
-)
-"""The direct gRPC checks, in the order they run."""

@@ -14,26 +14,29 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.app import MESSAGES_PATH, create_app
 from jetbridge.config import ServiceConfig, Settings
-from jetbridge.conformance._check import CALL_TIMEOUT, BridgeClient
-from jetbridge.conformance.spec import SERVICE_NAME
+from jetbridge.server import BridgeRunner
+from jetconformance._target import CALL_TIMEOUT, SERVICE_NAME, BridgeClient, open_channel
 
 Response = TypeVar("Response")
 
 
 @contextlib.asynccontextmanager
-async def running_bridge(address: str) -> AsyncIterator[BridgeClient]:
+async def running_bridge(address: str, secret: str = "") -> AsyncIterator[BridgeClient]:
     """A bridge in front of `address` on a free 127.0.0.1 port, with a client for it.
 
     Authentication is off: the bridge listens on loopback only and lives as long as the block.
+    It sends `secret` to the server, as a bridge configured with it does.
     """
+    service = ServiceConfig(name="target", target=address, timeout=CALL_TIMEOUT, secret=secret)
     settings = Settings(
         address="127.0.0.1",
-        services=(ServiceConfig(name="target", target=address, timeout=CALL_TIMEOUT),),
+        services=(service,),
         disable_auth=True,
         discovery_timeout=CALL_TIMEOUT,
         retry_max_interval=1.0,
     )
-    runner = web.AppRunner(create_app(settings), access_log=None, handle_signals=False)
+    # The runner `jetbridge serve` uses: malformed requests get its JSON answers.
+    runner = BridgeRunner(create_app(settings), settings, access_log=None, handle_signals=False)
     await runner.setup()  # runs discovery once: the catalog is ready when it returns
     try:
         # Port 0: the kernel picks a free port, with no window for another process to take it.
@@ -87,10 +90,10 @@ class _Relay(actions_pb2_grpc.ActionServiceServicer):
 
 
 @contextlib.asynccontextmanager
-async def relay(address: str, extra_action: str) -> AsyncIterator[str]:
+async def relay(address: str, extra_action: str, secret: str = "") -> AsyncIterator[str]:
     """A relay in front of `address` that also declares `extra_action`; yields its address."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with open_channel(address, secret) as channel:
         servicer = _Relay(actions_pb2_grpc.ActionServiceStub(channel), extra_action)
         actions_pb2_grpc.add_ActionServiceServicer_to_server(servicer, server)
         # The bridge's channels watch grpc.health.v1 of ActionService (healthCheckConfig).

@@ -11,25 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from jetactions import FieldType
 from jetactions.v1 import actions_pb2
-
-ACTIONS_DOC: Final = "examples/ACTIONS.md"
-"""The document this module mirrors."""
-
-SERVICE_NAME: Final = "jetactions.v1.ActionService"
-"""The gRPC service every action server implements."""
-
-HEALTH_SERVICES: Final = ("", SERVICE_NAME)
-"""grpc.health.v1 names that must answer SERVING: the whole server and the ActionService."""
-
-# Jet Admin's field names (what get_action_list shows) and the contract's FieldType values.
-FIELD_TYPES: Final[Mapping[str, actions_pb2.FieldType.ValueType]] = {
-    "BooleanField": actions_pb2.FIELD_TYPE_BOOLEAN,
-    "CharField": actions_pb2.FIELD_TYPE_CHAR,
-    "TextField": actions_pb2.FIELD_TYPE_TEXT,
-    "DecimalField": actions_pb2.FIELD_TYPE_DECIMAL,
-    "SelectField": actions_pb2.FIELD_TYPE_SELECT,
-}
 
 
 @dataclass(frozen=True)
@@ -91,7 +74,7 @@ class ParamSpec:
 
     name: str
     field: str
-    """Jet Admin's field name, a key of FIELD_TYPES."""
+    """Jet Admin's field name, as `jetactions.FieldType` spells it."""
     required: bool
     default: Any = NO_DEFAULT
     options: tuple[OptionSpec, ...] = ()
@@ -100,7 +83,7 @@ class ParamSpec:
     @property
     def field_type(self) -> actions_pb2.FieldType.ValueType:
         """The contract's FieldType value."""
-        return FIELD_TYPES[self.field]
+        return FieldType(self.field).proto
 
 
 @dataclass(frozen=True)
