@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	pb "github.com/jetbridge/jetbridge-grpc/sdk_go/gen/jetactions/v1"
 )
@@ -98,6 +99,9 @@ func CallerProto(c *Caller) *pb.Caller {
 	out := &pb.Caller{
 		UserId: c.UserID, UserEmail: c.UserEmail, Project: c.Project,
 		Environment: c.Environment, Token: c.Token,
+	}
+	if claims, err := structpb.NewStruct(c.Claims); err == nil && len(c.Claims) > 0 {
+		out.Claims = claims
 	}
 	for method, name := range authMethods {
 		if name == c.AuthMethod {

@@ -148,14 +148,15 @@ func (s *Server) service(logger *slog.Logger) *service {
 }
 
 // GRPCServer returns a grpc-go server with the ActionService, health and
-// reflection registered and the server's settings applied, for callers that
-// run it themselves (package jetactionstest does). Serve it on a listener;
-// [Server.Serve] adds the graceful drain.
-func (s *Server) GRPCServer() (*grpc.Server, error) {
+// reflection registered and the server's settings applied (then opts), for
+// callers that run it themselves (package jetactionstest does). Serve it on a
+// listener; [Server.Serve] adds the graceful drain.
+func (s *Server) GRPCServer(opts ...grpc.ServerOption) (*grpc.Server, error) {
 	set, err := s.settings()
 	if err != nil {
 		return nil, err
 	}
+	set.grpcOptions = append(set.grpcOptions, opts...)
 	gs, _ := s.build(set)
 	return gs, nil
 }
@@ -266,6 +267,9 @@ func (s *Server) serve(ctx context.Context, lis net.Listener, hurry <-chan struc
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
 	logger.Info(fmt.Sprintf("serving on %s (%d actions)", lis.Addr(), len(s.actions)), "tls", set.tls != nil, "secret", set.secret != "")
+	if _, ok := lookup("JETACTIONS_METRICS_PORT"); ok {
+		logger.Warn("JETACTIONS_METRICS_PORT is not supported by the Go SDK yet: no metrics endpoint")
+	}
 	select {
 	case err := <-served:
 		hs.shutdown()

@@ -25,15 +25,27 @@ type Client struct {
 	Stub pb.ActionServiceClient
 	// Conn is the in-memory connection, for other services (health).
 	Conn *grpc.ClientConn
+
+	server *grpc.Server
 }
 
 // New serves srv on an in-memory listener until the test ends and returns a
 // client of it. The server's settings apply, TLS excepted.
 func New(t testing.TB, srv *jetactions.Server) *Client {
 	t.Helper()
-	gs, err := srv.GRPCServer()
+	c, err := Start(srv)
 	if err != nil {
 		t.Fatalf("jetactionstest: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// Start is New outside a test: the caller closes the client.
+func Start(srv *jetactions.Server) (*Client, error) {
+	gs, err := srv.GRPCServer(grpc.Creds(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
 	}
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = gs.Serve(lis) }()
@@ -42,13 +54,16 @@ func New(t testing.TB, srv *jetactions.Server) *Client {
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 	)
 	if err != nil {
-		t.Fatalf("jetactionstest: %v", err)
-	}
-	t.Cleanup(func() {
-		conn.Close()
 		gs.Stop()
-	})
-	return &Client{Stub: pb.NewActionServiceClient(conn), Conn: conn}
+		return nil, err
+	}
+	return &Client{Stub: pb.NewActionServiceClient(conn), Conn: conn, server: gs}, nil
+}
+
+// Close ends the connection and stops the server.
+func (c *Client) Close() {
+	c.Conn.Close()
+	c.server.Stop()
 }
 
 // A CallOption sets part of the request: [Model], [IDs], [InverseIDs],
