@@ -71,7 +71,8 @@ class BuiltServer:
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = re.search(r"(?:serving|listening) on ([\d.]+:\d+)", path.read_text(errors="replace"))
+            output = path.read_text(errors="replace")
+            found = re.search(r"(?:serving|listening) on ([\d.]+:\d+)", output)
             if found:
                 self.address = found.group(1)
                 return

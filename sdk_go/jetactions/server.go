@@ -266,7 +266,11 @@ func (s *Server) serve(ctx context.Context, lis net.Listener, hurry <-chan struc
 	logger := set.logger.With("server", s.name)
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
-	logger.Info(fmt.Sprintf("serving on %s (%d actions)", lis.Addr(), len(s.actions)), "tls", set.tls != nil, "secret", set.secret != "")
+	count := fmt.Sprintf("%d actions", len(s.actions))
+	if len(s.actions) == 1 {
+		count = "1 action"
+	}
+	logger.Info(fmt.Sprintf("serving on %s (%s)", lis.Addr(), count), "tls", set.tls != nil, "secret", set.secret != "")
 	if _, ok := lookup("JETACTIONS_METRICS_PORT"); ok {
 		logger.Warn("JETACTIONS_METRICS_PORT is not supported by the Go SDK yet: no metrics endpoint")
 	}
