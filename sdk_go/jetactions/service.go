@@ -58,6 +58,10 @@ func (s *service) ExecuteAction(ctx context.Context, req *pb.ExecuteActionReques
 		ctx, cancel = context.WithTimeout(ctx, a.timeout)
 		defer cancel()
 	}
+	if err := ctx.Err(); err != nil {
+		// The caller gave up before the action started: do not start it.
+		return nil, status.FromContextError(err).Err()
+	}
 	call, ctx := s.call(ctx, req.GetModel(), req.GetMessageParams().AsMap(), req.GetCaller(), "action", a.Name())
 	result, err := guard(ctx, func() (*Result, error) { return a.run(ctx, call, req, ids) })
 	if err != nil {
