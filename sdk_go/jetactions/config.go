@@ -37,7 +37,7 @@ type settings struct {
 	grpcOptions     []grpc.ServerOption
 }
 
-// lookup reads the environment; tests swap it.
+// lookup reads one environment variable.
 var lookup = os.LookupEnv
 
 // fromEnv reads the JETACTIONS_* settings and JETBRIDGE_SECRET; explicit

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -164,7 +165,7 @@ func (c *Client) Execute(ctx context.Context, action string, opts ...CallOption)
 			Extra: r.GetExtra().AsMap(),
 		}, nil
 	}
-	return nil, jetactions.Errorf(0, "the response has no outcome")
+	return nil, jetactions.Errorf(codes.Internal, "the response has no outcome")
 }
 
 // FieldOptions asks for the options of (model, field) given the form.
