@@ -122,8 +122,12 @@ type closeInput struct {
 	Reason string `jet:"reason"`
 }
 
-func closeBranch(context.Context, *jetactions.Request[closeInput]) (*jetactions.Result, error) {
-	return nil, jetactions.Errorf(codes.FailedPrecondition, "branches are closed by the city council")
+// closeBranch shows a status error: the reason "budget" is refused with FAILED_PRECONDITION.
+func closeBranch(_ context.Context, req *jetactions.Request[closeInput]) (*jetactions.Result, error) {
+	if req.Input.Reason == "budget" {
+		return nil, jetactions.Errorf(codes.FailedPrecondition, "only the city council closes branches for budget reasons")
+	}
+	return jetactions.Message("Closing noted: %s", req.Input.Reason), nil
 }
 
 func branchOptions(_ context.Context, req *jetactions.FieldRequest) ([]jetactions.Option, error) {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/codes"
+
 	"github.com/jetbridge/jetbridge-grpc/sdk_go/jetactions"
 	"github.com/jetbridge/jetbridge-grpc/sdk_go/jetactions/jetactionstest"
 )
@@ -47,6 +49,10 @@ func TestLibrary(t *testing.T) {
 	found, err := client.Execute(ctx, "search_books", jetactionstest.Inputs(map[string]any{"query": "o", "genre": "fiction", "limit": "1"}))
 	if err != nil || len(found.Value.([]any)) != 1 {
 		t.Errorf("search: %+v %v", found, err)
+	}
+	var e *jetactions.Error
+	if _, err := client.Execute(ctx, "close_branch", jetactionstest.Inputs(map[string]any{"reason": "budget"})); !errors.As(err, &e) || e.Code() != codes.FailedPrecondition {
+		t.Errorf("close_branch: %v", err)
 	}
 	options, err := client.FieldOptions(ctx, "books", "branch", map[string]any{"genre": "history"})
 	if err != nil || len(options) != 1 || options[0].Name != "Old Town" {
