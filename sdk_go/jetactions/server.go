@@ -271,6 +271,9 @@ func (s *Server) serve(ctx context.Context, lis net.Listener, hurry <-chan struc
 		count = "1 action"
 	}
 	logger.Info(fmt.Sprintf("serving on %s (%s)", lis.Addr(), count), "tls", set.tls != nil, "secret", set.secret != "")
+	for _, missing := range s.missingSources() {
+		logger.Warn("an input takes its options from the server, but no HandleFieldOptions serves them", "source", missing)
+	}
 	if _, ok := lookup("JETACTIONS_METRICS_PORT"); ok {
 		logger.Warn("JETACTIONS_METRICS_PORT is not supported by the Go SDK yet: no metrics endpoint")
 	}
@@ -299,6 +302,26 @@ func (s *Server) serve(ctx context.Context, lis net.Listener, hurry <-chan struc
 	<-stopped
 	logger.Info("stopped")
 	return nil
+}
+
+// missingSources lists the (model, input) pairs that server_options inputs
+// need and HandleFieldOptions does not serve: Jet would show them empty.
+func (s *Server) missingSources() []string {
+	var missing []string
+	for _, a := range s.actions {
+		models := a.desc.GetModelAction().GetModels()
+		if len(models) == 0 {
+			models = []string{""} // a common action's options are asked with model ""
+		}
+		for _, p := range a.desc.GetParams() {
+			for _, m := range models {
+				if _, ok := s.options[fieldKey{m, p.GetName()}]; p.GetOptionsFromServer() && !ok {
+					missing = append(missing, fmt.Sprintf("(%q, %q) of action %s", m, p.GetName(), a.Name()))
+				}
+			}
+		}
+	}
+	return missing
 }
 
 func wait(d time.Duration, hurry <-chan struct{}) {

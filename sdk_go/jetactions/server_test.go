@@ -168,6 +168,17 @@ func TestHealthAndReflection(t *testing.T) {
 	}
 }
 
+func TestMissingOptionsSource(t *testing.T) {
+	r := serve(t, func(opts ...jetactions.ServerOption) *jetactions.Server {
+		srv := jetactions.NewServer("forms", opts...)
+		srv.Handle(everything) // its city input takes options from the server; none serves them
+		return srv
+	})
+	if !strings.Contains(r.logs.String(), `(\"things\", \"city\") of action everything`) {
+		t.Errorf("no warning in %s", r.logs)
+	}
+}
+
 func TestSecret(t *testing.T) {
 	r := serve(t, newSlow().new, jetactions.WithSecret("s3cret"))
 	conn := dial(t, r.addr, nil)
