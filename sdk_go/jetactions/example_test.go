@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -89,4 +91,16 @@ func ExampleServer_HandleFieldOptions() {
 	options, _ := client.FieldOptions(context.Background(), "orders", "city", map[string]any{"country": "uk"})
 	fmt.Println(options)
 	// Output: [{leeds Leeds yellow}]
+}
+
+// A main function: serve until SIGTERM or SIGINT, then drain. The address ""
+// reads JETACTIONS_ADDRESS (else 127.0.0.1:50051); the other settings come from
+// the environment too, under the options given here.
+func ExampleServer_Run() {
+	srv := jetactions.NewServer("mailer", jetactions.WithGrace(30*time.Second))
+	srv.Handle(jetactions.ModelAction("mail_users", "users", mail, jetactions.ForInstance(), jetactions.Bulk()))
+	if err := srv.Run(""); err != nil {
+		slog.Error("mailer stopped", "error", err)
+		os.Exit(1)
+	}
 }
