@@ -325,8 +325,16 @@ func TestRequestIDAndInternal(t *testing.T) {
 			}
 		}
 	}
-	if seen != 2 {
-		t.Errorf("handler and failure lines: %d in %v", seen, lines)
+	for _, entry := range lines {
+		if entry["msg"] == "action ran" {
+			seen++
+			if entry["request_id"] != "req-42" || entry["outcome"] != "Internal" || entry["action"] != "fail" {
+				t.Errorf("the call's line: %v", entry)
+			}
+		}
+	}
+	if seen != 3 {
+		t.Errorf("handler, failure and call lines: %d in %v", seen, lines)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -63,6 +64,14 @@ func (s *service) ExecuteAction(ctx context.Context, req *pb.ExecuteActionReques
 		return nil, status.FromContextError(err).Err()
 	}
 	call, ctx := s.call(ctx, req.GetModel(), req.GetMessageParams().AsMap(), req.GetCaller(), "action", a.Name())
+	start := time.Now()
+	response, err := s.execute(ctx, a, call, req, ids)
+	// One line per call, at debug level: cheap when off, and it carries the request id.
+	Logger(ctx).Debug("action ran", "outcome", outcomeOf(response, err), "duration", time.Since(start))
+	return response, err
+}
+
+func (s *service) execute(ctx context.Context, a *Action, call Call, req *pb.ExecuteActionRequest, ids []ID) (*pb.ExecuteActionResponse, error) {
 	result, err := guard(ctx, func() (*Result, error) { return a.run(ctx, call, req, ids) })
 	if err != nil {
 		var fe *FieldErrors
@@ -76,6 +85,20 @@ func (s *service) ExecuteAction(ctx context.Context, req *pb.ExecuteActionReques
 		return nil, s.failure(ctx, err, "action "+a.Name())
 	}
 	return response, nil
+}
+
+// outcomeOf names a call's outcome for the log: result, errors, file or a status code.
+func outcomeOf(response *pb.ExecuteActionResponse, err error) string {
+	if err != nil {
+		return status.Code(err).String()
+	}
+	switch response.GetOutcome().(type) {
+	case *pb.ExecuteActionResponse_Errors:
+		return "errors"
+	case *pb.ExecuteActionResponse_File:
+		return "file"
+	}
+	return "result"
 }
 
 func (s *service) GetFieldOptions(ctx context.Context, req *pb.GetFieldOptionsRequest) (*pb.GetFieldOptionsResponse, error) {
