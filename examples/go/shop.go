@@ -7,6 +7,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"flag"
@@ -174,18 +175,11 @@ func newServer(prefix string, opts ...jetactions.ServerOption) *jetactions.Serve
 }
 
 func main() {
-	address := flag.String("address", env("JETACTIONS_ADDRESS", "127.0.0.1:50052"), "host:port to listen on (env JETACTIONS_ADDRESS)")
-	prefix := flag.String("prefix", env("JETACTIONS_PREFIX", ""), "put in front of every action and model name (env JETACTIONS_PREFIX)")
+	address := flag.String("address", cmp.Or(os.Getenv("JETACTIONS_ADDRESS"), "127.0.0.1:50052"), "host:port to listen on (env JETACTIONS_ADDRESS)")
+	prefix := flag.String("prefix", os.Getenv("JETACTIONS_PREFIX"), "put in front of every action and model name (env JETACTIONS_PREFIX)")
 	flag.Parse()
 	if err := newServer(*prefix).Run(*address); err != nil {
 		slog.Error("shop stopped", "error", err)
 		os.Exit(1)
 	}
-}
-
-func env(name, fallback string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return fallback
 }
