@@ -61,7 +61,7 @@ class BuiltServer:
     address: str = ""
 
     def start(self, timeout: float = 20.0) -> None:
-        """Start it and wait for its `listening on HOST:PORT` line."""
+        """Start it and wait for its `serving on HOST:PORT` (or `listening on`) line."""
         LOGS.mkdir(parents=True, exist_ok=True)
         path = LOGS / f"{self.name}-{os.getpid()}-{time.monotonic_ns()}.log"
         with path.open("wb") as log:
@@ -71,7 +71,7 @@ class BuiltServer:
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = re.search(r"listening on (\S+)", path.read_text(errors="replace"))
+            found = re.search(r"(?:listening|serving) on (\S+)", path.read_text(errors="replace"))
             if found:
                 self.address = found.group(1)
                 return
