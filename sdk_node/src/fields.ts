@@ -269,8 +269,9 @@ function message(issue: z.core.$ZodRawIssue): string | undefined {
       case "boolean":
         return "Enter true or false.";
       case "number":
-      case "int":
         return "Enter a number.";
+      case "int":
+        return "Enter a whole number.";
       case "string":
         return "Enter a valid text.";
       case "date":

@@ -264,7 +264,7 @@ function credentialsOf(settings: Settings): grpc.ServerCredentials {
 }
 
 // A grpc-js service definition from buf's descriptors: the generated messages, in binary.
-function definitionOf(service: DescService): grpc.ServiceDefinition {
+export function definitionOf(service: DescService): grpc.ServiceDefinition {
   const coder = (schema: DescMessage) => ({
     serialize: (message: unknown) => Buffer.from(toBinary(schema, message as never)),
     deserialize: (bytes: Buffer) => fromBinary(schema, bytes),
