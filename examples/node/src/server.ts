@@ -76,11 +76,10 @@ export function shop(prefix = "") {
     .label("Adjust wallet")
     .input(z.object({ amount: f.decimal() }))
     .handler((ctx, { amount }) => {
-      const cents = Math.round(Number(amount) * 100);
       if (!(Number(amount) > 0)) throw new FieldErrors({ amount: "must be positive" });
       if (ctx.id === undefined) throw FieldErrors.form("Select a user");
       const user = findUser(ctx.id);
-      user.wallet += cents;
+      user.wallet += Math.round(Number(amount) * 100);
       return result({ html: `Wallet of <strong>${escapeHtml(user.name)}</strong> was updated` });
     });
 
