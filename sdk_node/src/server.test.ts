@@ -99,9 +99,9 @@ test("serves ListActions with its name, logs 'serving on HOST:PORT' and puts the
     assert.deepEqual(listing.actions.map((a) => a.name), ["echo", "wait"]);
     const response = await call<ExecuteActionResponse>(actions, "executeAction", execute("echo", { text: "hi" }), { "x-request-id": "req-42" });
     assert.equal(response.outcome.case, "result");
-    assert.ok(lines.some((line) => / executeAction ok action=echo .*request_id=req-42/.test(line)), lines.join(""));
+    assert.ok(lines.some((line) => / ExecuteAction ok action=echo .*request_id=req-42/.test(line)), lines.join(""));
     await rejectsWith(call(actions, "executeAction", execute("missing"), { "x-request-id": "req-43" }), grpc.status.NOT_FOUND);
-    assert.ok(lines.some((line) => /executeAction NOT_FOUND.*request_id=req-43/.test(line)), lines.join(""));
+    assert.ok(lines.some((line) => /ExecuteAction NOT_FOUND.*request_id=req-43/.test(line)), lines.join(""));
   } finally {
     close();
     await running.stop(0);
@@ -276,6 +276,7 @@ test("settings come from the environment; explicit options win; bad values are r
     JETACTIONS_GRACE: "2.5",
     JETACTIONS_LOG_FORMAT: "json",
     JETACTIONS_LOG_LEVEL: "debug",
+    JETACTIONS_METRICS_PORT: "9464",
   };
   assert.deepEqual(settingsOf({}, env), {
     address: "0.0.0.0:6000",
@@ -286,6 +287,7 @@ test("settings come from the environment; explicit options win; bad values are r
     logFormat: "json",
     logLevel: "debug",
     logWrite: undefined,
+    metricsPort: 9464,
   });
   const explicit = settingsOf({ address: "127.0.0.1:0", secret: "", tls: null, graceMs: 0 }, env);
   assert.deepEqual([explicit.address, explicit.secret, explicit.tls, explicit.graceMs], ["127.0.0.1:0", "", null, 0]);
@@ -298,12 +300,34 @@ test("settings come from the environment; explicit options win; bad values are r
     logFormat: "text",
     logLevel: "info",
     logWrite: undefined,
+    metricsPort: null,
   });
   assert.throws(() => settingsOf({}, { JETBRIDGE_SECRET: "" }), /JETBRIDGE_SECRET is set but empty/);
   assert.throws(() => settingsOf({}, { JETACTIONS_BRIDGE_SECRET: "x" }), /name the shared secret JETBRIDGE_SECRET/);
   assert.throws(() => settingsOf({}, { JETACTIONS_TLS_CERT_FILE: "/c.pem" }), /JETACTIONS_TLS_KEY_FILE/);
   assert.throws(() => settingsOf({}, { JETACTIONS_GRACE: "soon" }), /JETACTIONS_GRACE/);
   assert.throws(() => settingsOf({}, { JETACTIONS_LOG_FORMAT: "xml" }), /JETACTIONS_LOG_FORMAT/);
+  assert.throws(() => settingsOf({}, { JETACTIONS_METRICS_PORT: "70000" }), /JETACTIONS_METRICS_PORT/);
+});
+
+test("JETACTIONS_METRICS_PORT: Prometheus metrics per method, action and outcome, with bounded labels", async () => {
+  const { running, lines } = await serving({ metricsPort: 0 });
+  const { actions, close } = clients(running);
+  try {
+    assert.ok(running.metricsPort);
+    assert.match(lines[0]!, new RegExp(`metrics=127\\.0\\.0\\.1:${running.metricsPort}`));
+    await call(actions, "executeAction", execute("echo"));
+    await rejectsWith(call(actions, "executeAction", execute("no-such-action")), grpc.status.NOT_FOUND);
+    const text = await (await fetch(`http://127.0.0.1:${running.metricsPort}/metrics`)).text();
+    assert.match(text, /rpc_server_calls_total\{rpc_method="ExecuteAction",action="echo",outcome="result"\} 1/);
+    assert.match(text, /rpc_server_calls_total\{rpc_method="ExecuteAction",action="",outcome="NOT_FOUND"\} 1/);
+    assert.match(text, /rpc_server_duration_seconds_bucket\{le="0.001",rpc_method="ExecuteAction",action="echo",outcome="result"\}/);
+    assert.match(text, /rpc_server_active_requests\{rpc_method="ExecuteAction"\} 0/);
+  } finally {
+    close();
+    await running.stop(0);
+  }
+  await assert.rejects(fetch(`http://127.0.0.1:${running.metricsPort}/metrics`));
 });
 
 test("a busy address fails serve()", async () => {

@@ -14,6 +14,7 @@ import { HealthImplementation, protoPath as healthProto } from "grpc-health-chec
 import type { ActionDefinition } from "./action.js";
 import { ActionService as ActionServiceDesc, file_jetactions_v1_actions } from "./gen/jetactions/v1/actions_pb.js";
 import { createLogger, type Logger } from "./log.js";
+import { callMetrics, serveMetrics, type CallMetrics } from "./metrics.js";
 import { ActionError, Code } from "./results.js";
 import { ActionService, type Call } from "./service.js";
 import { settingsOf, type ServeOptions, type Settings } from "./settings.js";
@@ -39,6 +40,8 @@ export interface RunningServer {
   /** host:port with the bound port. */
   readonly address: string;
   readonly port: number;
+  /** The bound port of the metrics endpoint, or undefined when it is off. */
+  readonly metricsPort: number | undefined;
   /**
    * Drains: health NOT_SERVING, new calls still accepted for DRAIN_DELAY_MS (clients that
    * watch health move away), then refused; calls in flight get `graceMs` to finish before
@@ -111,7 +114,8 @@ async function start(service: ActionService, settings: Settings, log: Logger): P
     // fine too) need nothing: Node's HTTP/2 answers pings, and grpc-js counts no ping strikes.
   });
   const inFlight = new InFlight();
-  server.addService(definitionOf(ActionServiceDesc), handlers(service, settings.secret, log, inFlight));
+  const metrics = settings.metricsPort === null ? undefined : callMetrics();
+  server.addService(definitionOf(ActionServiceDesc), handlers(service, settings.secret, log, inFlight, metrics));
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
   new ReflectionService({ ...descriptorsOf(file_jetactions_v1_actions), ...loadSync(healthProto) }).addToServer(server);
@@ -121,7 +125,15 @@ async function start(service: ActionService, settings: Settings, log: Logger): P
   });
   const host = settings.address.slice(0, settings.address.lastIndexOf(":"));
   const address = `${host}:${port}`;
+  let endpoint: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  try {
+    endpoint = settings.metricsPort === null ? undefined : await serveMetrics(host, settings.metricsPort);
+  } catch (error) {
+    server.forceShutdown();
+    throw new Error(`metrics port ${settings.metricsPort}: ${error instanceof Error ? error.message : String(error)}`);
+  }
   log.log("info", `serving on ${address}`, {
+    metrics: endpoint ? `${host}:${endpoint.port}` : undefined,
     actions: service.listActions().actions.length,
     tls: settings.tls ? (settings.tls.clientCaFile ? "mutual" : "server") : "off",
     secret: settings.secret ? "required" : "off",
@@ -134,12 +146,15 @@ async function start(service: ActionService, settings: Settings, log: Logger): P
   const finish = () => {
     clearTimeout(hardStop);
     server.forceShutdown(); // ends what is left: health Watch streams, calls past the grace
-    log.log("info", "stopped", { address });
-    resolveStopped();
+    void (endpoint?.close() ?? Promise.resolve()).then(() => {
+      log.log("info", "stopped", { address });
+      resolveStopped();
+    });
   };
   return {
     address,
     port,
+    metricsPort: endpoint?.port,
     stopped,
     stop(graceMs = settings.graceMs) {
       // A second stop only shortens the grace.
@@ -183,16 +198,29 @@ class InFlight {
   }
 }
 
-type Method = "listActions" | "executeAction" | "getFieldOptions";
+type Method = "ListActions" | "ExecuteAction" | "GetFieldOptions";
 
 // The grpc-js handlers of ActionService: the secret, the call's facts, status errors.
-function handlers(service: ActionService, secret: string, log: Logger, inFlight: InFlight): grpc.UntypedServiceImplementation {
+function handlers(
+  service: ActionService,
+  secret: string,
+  log: Logger,
+  inFlight: InFlight,
+  metrics: CallMetrics | undefined,
+): grpc.UntypedServiceImplementation {
   const expected = secret ? digest(secret) : undefined;
   const unary =
     (method: Method, run: (request: never, call: Call) => unknown): grpc.handleUnaryCall<unknown, unknown> =>
     (call, callback) => {
       const requestId = first(call.metadata, "x-request-id");
       const started = performance.now();
+      const label = service.metricsLabel(call.request as object);
+      metrics?.active.inc({ rpc_method: method });
+      const observe = (outcome: string) => {
+        metrics?.active.dec({ rpc_method: method });
+        metrics?.calls.inc({ rpc_method: method, action: label, outcome });
+        metrics?.duration.observe({ rpc_method: method, action: label, outcome }, (performance.now() - started) / 1000);
+      };
       const controller = new AbortController();
       call.on("cancelled", () => controller.abort());
       const deadline = call.getDeadline();
@@ -211,6 +239,7 @@ function handlers(service: ActionService, secret: string, log: Logger, inFlight:
         .then(
           (response) => {
             log.log("debug", `${method} ok`, { ...what(call.request), ms: elapsed(started), request_id: requestId || undefined });
+            observe(outcomeOf(response));
             callback(null, response);
           },
           (error: unknown) => {
@@ -220,15 +249,22 @@ function handlers(service: ActionService, secret: string, log: Logger, inFlight:
               ms: elapsed(started),
               request_id: requestId || undefined,
             });
+            observe(Code[status.code] ?? "UNKNOWN");
             callback({ code: status.code, details: status.message });
           },
         );
     };
   return {
-    listActions: unary("listActions", () => service.listActions()),
-    executeAction: unary("executeAction", (request, call) => service.executeAction(request, call)),
-    getFieldOptions: unary("getFieldOptions", (request, call) => service.getFieldOptions(request, call)),
+    listActions: unary("ListActions", () => service.listActions()),
+    executeAction: unary("ExecuteAction", (request, call) => service.executeAction(request, call)),
+    getFieldOptions: unary("GetFieldOptions", (request, call) => service.getFieldOptions(request, call)),
   };
+}
+
+// An ExecuteAction's outcome ("result", "errors", "file"); "OK" for the other methods.
+function outcomeOf(response: unknown): string {
+  const outcome = (response as { outcome?: { case?: string } }).outcome;
+  return outcome?.case ?? "OK";
 }
 
 // What a call is about, for its log line.

@@ -51,6 +51,17 @@ export class ActionService {
     return this.#name;
   }
 
+  /** The label of a call's action in metrics: a declared name or source, else "" (bounded). */
+  metricsLabel(request: { action?: string; model?: string; field?: string }): string {
+    if (request.action !== undefined) {
+      return this.#actions.has(request.action) ? request.action : "";
+    }
+    if (request.field !== undefined) {
+      return this.#sources.has(sourceKey(request.model ?? "", request.field)) ? `${request.model}.${request.field}` : "";
+    }
+    return "";
+  }
+
   /** Built once: every call answers the same message. */
   listActions(): ListActionsResponse {
     return this.#listing;

@@ -29,11 +29,15 @@ export interface ServeOptions {
   readonly logLevel?: Level;
   /** Where log lines go; stderr by default. */
   readonly logWrite?: (line: string) => void;
+  /** Serve Prometheus metrics on this port of the address's host (JETACTIONS_METRICS_PORT; 0 picks one); null: none. */
+  readonly metricsPort?: number | null;
 }
 
-export type Settings = Required<Omit<ServeOptions, "tls" | "logWrite">> & Pick<ServeOptions, "logWrite"> & {
-  readonly tls: TlsFiles | null;
-};
+export type Settings = Required<Omit<ServeOptions, "tls" | "logWrite" | "metricsPort">> &
+  Pick<ServeOptions, "logWrite"> & {
+    readonly tls: TlsFiles | null;
+    readonly metricsPort: number | null;
+  };
 
 export const DEFAULT_ADDRESS = "127.0.0.1:50051";
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -59,6 +63,7 @@ export function settingsOf(options: ServeOptions, env: Env = process.env): Setti
     logFormat: options.logFormat ?? oneOf(env, "JETACTIONS_LOG_FORMAT", ["text", "json"] as const) ?? "text",
     logLevel: options.logLevel ?? oneOf(env, "JETACTIONS_LOG_LEVEL", LEVELS) ?? "info",
     logWrite: options.logWrite,
+    metricsPort: options.metricsPort === undefined ? port(env, "JETACTIONS_METRICS_PORT") : options.metricsPort,
   };
 }
 
@@ -83,6 +88,17 @@ function number(env: Env, name: string, minimum: number): number | undefined {
   const value = Number(raw);
   if (!Number.isFinite(value) || value < minimum) {
     throw new Error(`${name} must be a number of at least ${minimum}, not "${raw}"`);
+  }
+  return value;
+}
+
+function port(env: Env, name: string): number | null {
+  const value = number(env, name, 0);
+  if (value === undefined) {
+    return null;
+  }
+  if (!Number.isInteger(value) || value > 65535) {
+    throw new Error(`${name} must be a port number (0 picks one), not "${env[name]}"`);
   }
   return value;
 }
