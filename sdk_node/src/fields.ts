@@ -227,6 +227,13 @@ function missing(field: Field, raw: Json | undefined): boolean {
 // as it is, for its schema to refuse.
 function convert(field: Field, raw: Json): unknown {
   switch (field.type) {
+    case FieldType.CHAR:
+    case FieldType.TEXT:
+      // Numbers as their decimal form, like Django's CharField.
+      return typeof raw === "number" ? String(raw) : raw;
+    case FieldType.JSON:
+      // A form's JSON editor may send the document as text.
+      return typeof raw === "string" ? parsedOr(raw) : raw;
     case FieldType.BOOLEAN:
       return booleanOf(raw) ?? raw;
     case FieldType.INTEGER:
@@ -247,6 +254,14 @@ function convert(field: Field, raw: Json): unknown {
     }
     default:
       return raw;
+  }
+}
+
+function parsedOr(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
   }
 }
 

@@ -26,6 +26,8 @@ test("inputs are converted from Jet's form encoding before the handler sees them
           pick: f.select([{ value: 1, name: "One" }]),
           note: f.text().default("none"),
           owner: f.foreignKey("users"),
+          code: z.string(),
+          doc: f.json(z.object({ a: z.number() })),
         }),
       )
       .handler((_ctx, input) => {
@@ -34,7 +36,7 @@ test("inputs are converted from Jet's form encoding before the handler sees them
       }),
   );
   const outcome = await t.execute("go", {
-    inputs: { count: "3", ratio: 0.5, on: "true", amount: 1.25, when: "2026-12-01T10:00:00Z", day: "2026-12-01", pick: "1", owner: "7" },
+    inputs: { count: "3", ratio: 0.5, on: "true", amount: 1.25, when: "2026-12-01T10:00:00Z", day: "2026-12-01", pick: "1", owner: "7", code: 42, doc: '{"a": 1}' },
   });
   assert.deepEqual(outcome, { kind: "result", value: true, extra: {} });
   assert.deepEqual(seen, [
@@ -48,6 +50,8 @@ test("inputs are converted from Jet's form encoding before the handler sees them
       pick: 1,
       note: "none",
       owner: "7",
+      code: "42",
+      doc: { a: 1 },
     },
   ]);
 });
