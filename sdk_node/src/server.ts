@@ -143,7 +143,12 @@ async function start(service: ActionService, settings: Settings, log: Logger): P
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
   let draining: Promise<void> | undefined;
   let hardStop: NodeJS.Timeout | undefined;
+  let finished = false;
   const finish = () => {
+    if (finished) {
+      return;
+    }
+    finished = true;
     clearTimeout(hardStop);
     server.forceShutdown(); // ends what is left: health Watch streams, calls past the grace
     void (endpoint?.close() ?? Promise.resolve()).then(() => {
