@@ -7,6 +7,7 @@ stubs, grpcio's health and reflection clients, so they see what any other client
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -142,3 +143,21 @@ async def test_sigterm_drains_then_exits_0(start: Start) -> None:
     messages = [json.loads(line)["msg"] for line in server.lines()]
     assert messages[1].startswith("draining: NOT_SERVING, calls in flight get 5 s")
     assert messages[-1] == "stopped"
+
+
+async def test_keepalive_pings_from_an_idle_client_are_welcome(start: Start) -> None:
+    # grpcio pings as often as it allows (about once a second) here; a server that counted
+    # ping strikes would answer GOAWAY "too_many_pings" within ~3 s.
+    server = start()
+    options = [
+        ("grpc.keepalive_time_ms", 100),
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+    async with grpc.aio.insecure_channel(server.address, options=options) as channel:
+        stub = actions_pb2_grpc.ActionServiceStub(channel)
+        await stub.ListActions(actions_pb2.ListActionsRequest(), timeout=5)
+        deadline = time.monotonic() + 3.5
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            assert channel.get_state() is grpc.ChannelConnectivity.READY, "GOAWAY received"
