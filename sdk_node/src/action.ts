@@ -102,10 +102,10 @@ export class ActionBuilder<S extends InputSchema | undefined = undefined> {
   }
 
   /** Ends the declaration with what runs; `input` is the schema's output type. */
-  handler(handler: Handler<S extends InputSchema ? z.output<S> : Record<string, never>>): ActionDefinition {
+  handler(handler: Handler<S extends InputSchema ? z.output<S> : Record<never, never>>): ActionDefinition {
     const shape = (this.#schema?.shape ?? {}) as Record<string, z.ZodType>;
     const fields = Object.entries(shape).map(([name, schema]) => fieldOf(name, schema));
-    type Input = S extends InputSchema ? z.output<S> : Record<string, never>;
+    type Input = S extends InputSchema ? z.output<S> : Record<never, never>;
     const schema = this.#schema ?? z.object({});
     return { options: this.#options, fields, schema, run: (ctx, values) => handler(ctx, values as Input) };
   }

@@ -147,3 +147,22 @@ test("declaration mistakes fail at once", () => {
   assert.throws(() => action.timeout(0), /positive/);
   assert.throws(() => actionServer({ name: "no spaces", actions: {} }), /server name/);
 });
+
+test("the handler's input has the schema's output type (checked by tsc)", async () => {
+  const typed = action
+    .input(z.object({ n: z.number(), tags: f.json(z.array(z.string())).default([]), pick: f.select([{ value: "a", name: "A" }]) }))
+    .handler((_ctx, input) => {
+      const n: number = input.n;
+      const tags: string[] = input.tags;
+      const pick: "a" = input.pick;
+      // @ts-expect-error: not an input of this action
+      void input.missing;
+      return n + tags.length + pick.length;
+    });
+  const bare = action.handler((_ctx, input) => {
+    // @ts-expect-error: an action without .input() has no inputs
+    void input.anything;
+  });
+  const t = tester(actionServer({ name: "typed", actions: { typed, bare } }));
+  assert.deepEqual(await t.execute("typed", { inputs: { n: 1, pick: "a" } }), { kind: "result", value: 2, extra: {} });
+});
