@@ -68,6 +68,7 @@ test("every Jet field type, required or not, with defaults and options, comes fr
             size: z.enum(["s", "m"]).default("m"),
             city: f.select.fromServer(() => []),
             owner: f.foreignKey("users").nullable(),
+            code: z.string().meta({ jet: { placeholder: "ABC-123" } }),
           }),
         )
         .handler(noop),
@@ -109,6 +110,7 @@ test("every Jet field type, required or not, with defaults and options, comes fr
     },
     { name: "city", field: "FIELD_TYPE_SELECT", required: true, optionsFromServer: true },
     { name: "owner", field: "FIELD_TYPE_FOREIGN_KEY", relatedModel: "users" },
+    { name: "code", field: "FIELD_TYPE_CHAR", required: true, extra: { placeholder: "ABC-123" } },
   ]);
   assert.deepEqual(listing.fieldOptions, [{ model: "things", field: "city" }]);
   assert.equal(FieldType.SELECT, 12);

@@ -103,6 +103,8 @@ export interface Field {
   readonly options: readonly Option[];
   readonly source?: OptionsSource;
   readonly relatedModel: string;
+  /** Further Jet field params, passed to Jet Admin as is: `.meta({ jet: { ... } })`. */
+  readonly extra: JsonObject;
   readonly schema: z.ZodType;
   // The value to give zod for a missing optional input: undefined, or null for a schema that
   // takes null but not undefined.
@@ -140,9 +142,14 @@ export function fieldOf(name: string, schema: z.ZodType): Field {
     options,
     ...(meta?.source ? { source: meta.source } : {}),
     relatedModel: meta?.relatedModel ?? "",
+    extra: isObject(described?.["jet"]) ? (toJson(described["jet"]) as JsonObject) : {},
     schema,
     absent: takesUndefined ? undefined : null,
   };
+}
+
+function isObject(value: unknown): value is object {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function plainType(schema: z.ZodType): FieldType {

@@ -291,6 +291,7 @@ function param(field: Field) {
     options: field.options.map(optionMessage),
     optionsFromServer: field.source !== undefined,
     relatedModel: field.relatedModel,
+    ...(Object.keys(field.extra).length ? { extra: field.extra } : {}),
   };
 }
 
