@@ -52,6 +52,11 @@ def load_shop() -> ModuleType:
     return module
 
 
+async def listing_of(tester: ActionTester) -> actions_pb2.ListActionsResponse:
+    """What ListActions answers on the wire (ActionTester.list_actions gives typed definitions)."""
+    return await tester.stub.ListActions(actions_pb2.ListActionsRequest())
+
+
 def params_of(listing: actions_pb2.ListActionsResponse, action: str) -> dict[str, Any]:
     """The action's form params as JSON dicts keyed by name (proto3 JSON names)."""
     for entry in listing.actions:
@@ -101,7 +106,7 @@ async def test_every_supported_annotation_maps_to_a_jet_field() -> None:
     ) -> None:
         pass
 
-    params = params_of(await ActionTester(app).list_actions(), "everything")
+    params = params_of(await listing_of(ActionTester(app)), "everything")
     fields = {name: param["field"] for name, param in params.items()}
     assert fields == {
         "text": "FIELD_TYPE_CHAR",
@@ -153,7 +158,7 @@ async def test_defaults_become_optional_inputs_and_form_defaults() -> None:
     ) -> None:
         pass
 
-    params = params_of(await ActionTester(app).list_actions(), "defaults")
+    params = params_of(await listing_of(ActionTester(app)), "defaults")
     assert not any(param.get("required") for param in params.values())
     starting = {name: param.get("default_value") for name, param in params.items()}
     assert starting == {
@@ -187,7 +192,7 @@ async def test_annotated_param_refines_the_inferred_input() -> None:
     ) -> None:
         pass
 
-    params = params_of(await ActionTester(app).list_actions(), "refine")
+    params = params_of(await listing_of(ActionTester(app)), "refine")
     assert params["body"] == {
         "name": "body",
         "field": "FIELD_TYPE_TEXT",
@@ -228,7 +233,7 @@ async def test_explicit_params_override_by_name_and_add_inputs() -> None:
         return subject
 
     tester = ActionTester(app)
-    params = params_of(await tester.list_actions(), "announce")
+    params = params_of(await listing_of(tester), "announce")
     assert list(params) == ["subject", "cc", "priority", "channel"]
     assert params["subject"]["label"] == "Subject line"
     assert params["subject"]["field"] == "FIELD_TYPE_TEXT"
@@ -281,7 +286,7 @@ async def test_action_kinds_and_options_reach_list_actions() -> None:
     def cities(ctx: FieldContext) -> list[Option]:
         return []
 
-    listing = await ActionTester(app).list_actions()
+    listing = await listing_of(ActionTester(app))
     assert json_format.MessageToDict(listing, preserving_proto_field_name=True) == {
         "actions": [
             {
@@ -297,6 +302,7 @@ async def test_action_kinds_and_options_reach_list_actions() -> None:
             {"name": "refresh_stats", "label": "Refresh stats", "common_action": {}},
         ],
         "field_options": [{"model": "orders", "field": "city"}],
+        "server_name": "actions",
     }
 
 
@@ -563,20 +569,9 @@ async def test_float_nan_from_the_wire_is_refused() -> None:
     r.action("float", float)
     request = actions_pb2.ExecuteActionRequest(action="float")
     request.inputs.fields["value"].number_value = float("nan")
-    response = await r.tester.servicer.ExecuteAction(request, _Context())
+    response = await r.tester.stub.ExecuteAction(request)
     assert response.errors.fields["value"].messages == ["Enter a number."]
     assert r.calls == []
-
-
-class _Context:
-    async def abort(self, code: grpc.StatusCode, details: str = "") -> Any:
-        raise ActionError(code, details)
-
-    def time_remaining(self) -> float | None:
-        return None
-
-    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
-        return ()
 
 
 async def test_all_errors_are_collected_at_once() -> None:
@@ -718,7 +713,10 @@ async def test_unrepresentable_return_value_is_an_internal_error(
     with pytest.raises(ActionError) as raised:
         await outcome_of(object())
     assert raised.value.code is grpc.StatusCode.INTERNAL
-    assert raised.value.message == "action give failed"
+    assert raised.value.message == (
+        "action 'give' returned a value that cannot be sent: object is not JSON-representable"
+        " at result"
+    )
     assert "is not JSON-representable" in caplog.text
 
 
@@ -829,7 +827,8 @@ async def test_field_options_return_forms() -> None:
         await tester.field_options("orders", "broken")
     assert (raised.value.code, raised.value.message) == (
         grpc.StatusCode.INTERNAL,
-        "field options orders.broken failed",
+        "field options orders.broken returned a value that cannot be sent: "
+        "must be a list, not str at options",
     )
     with pytest.raises(ActionError) as raised:
         await tester.field_options("orders", "denied")
@@ -1010,7 +1009,18 @@ def test_public_api_is_complete_and_sorted() -> None:
     exported = jetactions.__all__
     assert exported == sorted(exported)
     public = {name for name in dir(jetactions) if not name.startswith("_")}
-    modules = {"action", "context", "errors", "results", "server", "testing", "tls", "v1"}
+    modules = {
+        "action",
+        "context",
+        "errors",
+        "inprocess",
+        "results",
+        "server",
+        "sync_pool",
+        "testing",
+        "tls",
+        "v1",
+    }
     assert public - modules == set(exported)
     for name in exported:
         assert getattr(jetactions, name).__doc__, f"{name} needs a docstring"
@@ -1026,7 +1036,7 @@ def shop_tester() -> ActionTester:
 
 
 async def test_shop_lists_the_example_actions(shop_tester: ActionTester) -> None:
-    listing = await shop_tester.list_actions()
+    listing = await listing_of(shop_tester)
     assert [a.name for a in listing.actions] == [
         "mail_users",
         "adjust_wallet",
@@ -1112,7 +1122,7 @@ async def test_shop_actions_behave_as_documented(shop_tester: ActionTester) -> N
 
 async def test_shop_prefix_applies_to_actions_and_models() -> None:
     tester = ActionTester(load_shop().build_app("py_"))
-    listing = await tester.list_actions()
+    listing = await listing_of(tester)
     assert all(a.name.startswith("py_") for a in listing.actions)
     models = {m for a in listing.actions for m in a.model_action.models}
     assert models == {"py_users", "py_orders"}
