@@ -1,0 +1,235 @@
+"""The SDK's input conversion and validation, through ActionTester."""
+
+from __future__ import annotations
+
+import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+import pytest
+
+from jetactions import (
+    ActionContext,
+    ActionServer,
+)
+from jetactions.testing import ActionTester, Outcome
+from jetactions.v1 import actions_pb2
+from tests.sdk_helpers import Color, Size
+
+# --- inputs: conversion and validation ------------------------------------------------------
+
+
+class Recorder:
+    """An app with one action per type that records what the handler receives."""
+
+    def __init__(self) -> None:
+        self.app = ActionServer()
+        self.calls: list[dict[str, Any]] = []
+        self.tester = ActionTester(self.app)
+
+    def action(self, name: str, annotation: object, **declared: Any) -> None:
+        async def handler(ctx: ActionContext, value: Any) -> None:
+            self.calls.append({"value": value})
+
+        handler.__annotations__["value"] = annotation
+        self.app.common_action(name=name, **declared)(handler)
+
+    async def run(self, name: str, raw: object) -> Outcome:
+        return await self.tester.execute(name, inputs={"value": raw})
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    r = Recorder()
+    r.action("int", int)
+    r.action("float", float)
+    r.action("decimal", Decimal)
+    r.action("bool", bool)
+    r.action("datetime", datetime.datetime)
+    r.action("date", datetime.date)
+    r.action("time", datetime.time)
+    r.action("literal", Literal["a", "b"])
+    r.action("literal_int", Literal[1, 2])
+    r.action("enum", Color)
+    r.action("int_enum", Size)
+    r.action("dict", dict[str, Any])
+    r.action("list", list[int])
+    r.action("str", str)
+    return r
+
+
+UTC = datetime.UTC
+
+
+@pytest.mark.parametrize(
+    ("action", "raw", "expected"),
+    [
+        ("int", 5, 5),
+        ("int", 5.0, 5),
+        ("int", "42", 42),
+        ("int", " -3 ", -3),
+        ("float", 2.5, 2.5),
+        ("float", 3, 3.0),
+        ("float", "1e3", 1000.0),
+        ("float", "-0.25", -0.25),
+        ("decimal", "0.1", Decimal("0.1")),
+        ("decimal", 0.1, Decimal("0.1")),
+        ("decimal", 7, Decimal("7")),
+        ("decimal", "12.50", Decimal("12.50")),
+        ("bool", True, True),
+        ("bool", False, False),
+        ("bool", "true", True),
+        ("bool", "False", False),
+        ("bool", "1", True),
+        ("bool", "0", False),
+        ("datetime", "2024-05-06T07:08:09Z", datetime.datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)),
+        ("datetime", "2024-05-06T07:08:09", datetime.datetime(2024, 5, 6, 7, 8, 9)),
+        ("date", "2024-05-06", datetime.date(2024, 5, 6)),
+        ("time", "07:08", datetime.time(7, 8)),
+        ("time", "07:08:09Z", datetime.time(7, 8, 9, tzinfo=UTC)),
+        ("literal", "b", "b"),
+        ("literal_int", "2", 2),
+        ("literal_int", 1, 1),
+        ("enum", "green", Color.GREEN),
+        ("int_enum", "2", Size.LARGE),
+        ("dict", {"a": [1, 2]}, {"a": [1, 2]}),
+        ("dict", '{"a": 1}', {"a": 1}),
+        ("list", [1, "x"], [1, "x"]),
+        ("list", "[1, 2]", [1, 2]),
+        ("str", "hello", "hello"),
+        ("str", 12, "12"),
+    ],
+)
+async def test_inputs_are_converted_before_the_handler_runs(
+    recorder: Recorder, action: str, raw: object, expected: object
+) -> None:
+    outcome = await recorder.run(action, raw)
+    assert outcome.errors is None
+    assert recorder.calls == [{"value": expected}]
+    assert type(recorder.calls[0]["value"]) is type(expected)
+
+
+@pytest.mark.parametrize(
+    ("action", "raw", "message"),
+    [
+        ("int", True, "Enter a whole number."),
+        ("int", 4.5, "Enter a whole number."),
+        ("int", "4.5", "Enter a whole number."),
+        ("int", "abc", "Enter a whole number."),
+        ("int", [1], "Enter a whole number."),
+        ("float", "nan", "Enter a number."),
+        ("float", "inf", "Enter a number."),
+        ("float", "1_000", "Enter a number."),
+        ("float", False, "Enter a number."),
+        ("decimal", "NaN", "Enter a number."),
+        ("decimal", "Infinity", "Enter a number."),
+        ("decimal", "1,5", "Enter a number."),
+        ("decimal", True, "Enter a number."),
+        ("bool", "yes", "Enter true or false."),
+        ("bool", 2, "Enter true or false."),
+        ("datetime", "yesterday", "Enter a valid date/time."),
+        ("datetime", 1700000000, "Enter a valid date/time."),
+        ("date", "2024-13-01", "Enter a valid date."),
+        ("time", "25:00", "Enter a valid time."),
+        ("literal", "c", "Select a valid choice. c is not one of the available choices."),
+        ("literal_int", True, "Select a valid choice. True is not one of the available choices."),
+        ("enum", "RED", "Select a valid choice. RED is not one of the available choices."),
+        ("dict", [1], "Enter a JSON object."),
+        ("dict", "{oops", "Enter a valid JSON."),
+        ("list", {"a": 1}, "Enter a JSON list."),
+        ("str", {"a": 1}, "Enter a valid text."),
+        ("str", True, "Enter a valid text."),
+    ],
+)
+async def test_invalid_inputs_return_field_errors_and_skip_the_handler(
+    recorder: Recorder, action: str, raw: object, message: str
+) -> None:
+    outcome = await recorder.run(action, raw)
+    assert outcome == Outcome(value=False, errors={"value": [message]})
+    assert recorder.calls == [], "the handler must not run"
+
+
+async def test_float_nan_from_the_wire_is_refused() -> None:
+    # JSON cannot carry NaN, but a protobuf Value can; it must not reach a handler.
+    r = Recorder()
+    r.action("float", float)
+    request = actions_pb2.ExecuteActionRequest(action="float")
+    request.inputs.fields["value"].number_value = float("nan")
+    response = await r.tester.stub.ExecuteAction(request)
+    assert response.errors.fields["value"].messages == ["Enter a number."]
+    assert r.calls == []
+
+
+async def test_all_errors_are_collected_at_once() -> None:
+    app = ActionServer()
+    calls: list[object] = []
+
+    @app.common_action
+    async def form(ctx: ActionContext, subject: str, amount: Decimal, day: datetime.date) -> None:
+        calls.append(ctx)
+
+    outcome = await ActionTester(app).execute("form", inputs={"amount": "x", "day": "never"})
+    assert outcome.errors == {
+        "subject": ["This field is required."],
+        "amount": ["Enter a number."],
+        "day": ["Enter a valid date."],
+    }
+    assert calls == []
+
+
+async def test_missing_empty_and_null_inputs() -> None:
+    app = ActionServer()
+    calls: list[dict[str, object]] = []
+
+    @app.common_action
+    async def optional(
+        ctx: ActionContext,
+        subject: str,
+        count: int = 7,
+        limit: int | None = None,
+        note: str = "none",
+        maybe: Decimal | None = None,
+        mode: Literal["a", "b"] | None = None,
+    ) -> None:
+        calls.append(
+            {
+                "subject": subject,
+                "count": count,
+                "limit": limit,
+                "note": note,
+                "maybe": maybe,
+                "mode": mode,
+            }
+        )
+
+    tester = ActionTester(app)
+    # "" for an optional non-text input means "not given"; for text it is a value.
+    outcome = await tester.execute(
+        "optional",
+        inputs={"subject": "s", "count": "", "limit": None, "note": "", "maybe": "", "mode": ""},
+    )
+    assert outcome.errors is None
+    assert calls.pop() == {
+        "subject": "s",
+        "count": 7,
+        "limit": None,
+        "note": "",
+        "maybe": None,
+        "mode": None,
+    }
+    # A required text input refuses "" and null alike.
+    for missing in ("", None):
+        outcome = await tester.execute("optional", inputs={"subject": missing})
+        assert outcome.errors == {"subject": ["This field is required."]}
+    assert calls == []
+
+
+async def test_required_non_text_input_refuses_empty_string() -> None:
+    app = ActionServer()
+
+    @app.common_action
+    async def amount(ctx: ActionContext, value: Decimal) -> None:
+        raise AssertionError("not called")
+
+    outcome = await ActionTester(app).execute("amount", inputs={"value": ""})
+    assert outcome.errors == {"value": ["This field is required."]}
