@@ -11,6 +11,7 @@ import pytest
 from jetactions import (
     ActionContext,
     ActionServer,
+    _inputs,
 )
 from jetactions.testing import ActionTester, Outcome
 from jetactions.v1 import actions_pb2
@@ -233,3 +234,81 @@ async def test_required_non_text_input_refuses_empty_string() -> None:
 
     outcome = await ActionTester(app).execute("amount", inputs={"value": ""})
     assert outcome.errors == {"value": ["This field is required."]}
+
+
+# --- hardening: every conversion is bounded -------------------------------------------------
+
+DIGITS = "Ensure that there are no more than 4300 digits."
+
+
+def short_id(value: object) -> str | None:
+    # pytest would print the huge values (and cannot print ints past 4,300 digits).
+    return f"{type(value).__name__}{len(repr(value)) if not isinstance(value, int) else ''}"
+
+
+@pytest.mark.parametrize(
+    ("action", "raw", "message"),
+    [
+        # Python refuses to parse ints of more than 4,300 digits: a field error, not a crash.
+        ("int", "1" * 4301, DIGITS),
+        ("int", "-" + "9" * 100_000, DIGITS),
+        ("float", "1" * 100_000, "Enter a number."),
+        ("float", "inf", "Enter a number."),
+        ("float", "nan", "Enter a number."),
+        ("float", "1e999", "Enter a number."),
+        # Valid Decimals that overflow (or eat the memory) as soon as they are used.
+        ("decimal", "1e999999999", "Enter a number between 1e-308 and 1e308."),
+        ("decimal", "1e-999999999", "Enter a number between 1e-308 and 1e308."),
+        ("decimal", "0e999999999", "Enter a number between 1e-308 and 1e308."),
+        ("decimal", "1." + "1" * 100, "Ensure that there are no more than 100 digits."),
+        ("decimal", "Infinity", "Enter a number."),
+        ("date", "2024-01-01" + " " * 100_000, "Enter a valid date."),
+        ("datetime", "9" * 1000, "Enter a valid date/time."),
+        ("time", "1" * 1000, "Enter a valid time."),
+        ("dict", "[" * 100_000, "Enter a valid JSON."),
+        ("list", "[NaN]", "Enter a valid JSON."),
+        ("list", "[" * 40 + "]" * 40, "Enter a JSON document nested at most 32 levels deep."),
+        (
+            "literal",
+            "x" * 10_000,
+            "Select a valid choice. " + "x" * 39 + "… is not one of the available choices.",
+        ),
+    ],
+    ids=short_id,
+)
+async def test_unusable_values_are_field_errors(
+    recorder: Recorder, action: str, raw: object, message: str
+) -> None:
+    outcome = await recorder.run(action, raw)
+    assert outcome == Outcome(value=False, errors={"value": [message]})
+    assert recorder.calls == []
+
+
+@pytest.mark.parametrize(
+    ("action", "raw", "value"),
+    [
+        ("int", "9" * 4300, int("9" * 4300)),
+        ("decimal", "1" + "0" * 300, Decimal("1" + "0" * 300)),
+        ("decimal", "1e308", Decimal("1e308")),
+        ("decimal", "-1.5e-308", Decimal("-1.5e-308")),
+        (
+            "list",
+            "[" * 32 + "]" * 32,
+            [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],
+        ),
+    ],
+    ids=short_id,
+)
+async def test_values_at_the_bounds_are_accepted(
+    recorder: Recorder, action: str, raw: object, value: object
+) -> None:
+    outcome = await recorder.run(action, raw)
+    assert outcome.errors is None
+    assert recorder.calls == [{"value": value}]
+
+
+def test_converters_refuse_ints_python_cannot_print() -> None:
+    # The wire cannot carry them (numbers are doubles), but a converter must still say no.
+    for convert in (_inputs.to_int, _inputs.to_str, _inputs.to_decimal, _inputs.to_float):
+        with pytest.raises(_inputs.InvalidInput):
+            convert(10**5000)

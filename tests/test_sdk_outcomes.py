@@ -204,3 +204,95 @@ async def test_field_options_return_forms() -> None:
     with pytest.raises(ActionError) as raised:
         await tester.field_options("orders", "denied")
     assert raised.value.code is grpc.StatusCode.PERMISSION_DENIED
+
+
+# --- hardening: what cannot be sent, files ---------------------------------------------------
+
+
+def _nested(depth: int) -> object:
+    value: object = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+class _Thing:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("returned", "cause"),
+    [
+        ({"a": {"b": float("nan")}}, "nan is not a JSON number at result.a.b"),
+        (Result(value=[1, float("inf")]), "inf is not a JSON number at result.value[1]"),
+        ({"tags": {1, 2}}, "set is not JSON-representable at result.tags"),
+        (Result(extra={"who": _Thing()}), "_Thing is not JSON-representable at result.extra.who"),
+        (_nested(40), "more than 32 levels of nesting at result" + ".a" * 33),
+        (Result(message=5), "must be a string, not int at result.message"),  # type: ignore[arg-type]
+        ({1: "x"}, "JSON object keys must be strings, not int at result"),
+    ],
+)
+async def test_unsendable_results_name_the_cause(returned: object, cause: str) -> None:
+    with pytest.raises(ActionError) as raised:
+        await outcome_of(returned)
+    assert raised.value.code is grpc.StatusCode.INTERNAL
+    assert raised.value.message == f"action 'give' returned a value that cannot be sent: {cause}"
+
+
+async def test_deepest_sendable_result_is_sent() -> None:
+    # 32 levels parse on every receiver (protobuf's recursion limit is 100 messages).
+    assert (await outcome_of(Result(value=_nested(32)))).value == _nested(32)
+
+
+async def test_unsendable_field_option_names_the_option() -> None:
+    app = ActionServer()
+
+    @app.field_options("orders", "city")
+    async def cities(ctx: FieldContext) -> list[Option]:
+        return [Option("rome", "Rome"), Option(float("nan"), "NaN")]
+
+    with pytest.raises(ActionError) as raised:
+        await ActionTester(app).field_options("orders", "city")
+    assert raised.value.code is grpc.StatusCode.INTERNAL
+    assert raised.value.message == (
+        "field options orders.city returned a value that cannot be sent: "
+        "nan is not a JSON number at options[1].value"
+    )
+
+
+async def test_content_type_parameters_are_kept() -> None:
+    outcome = await outcome_of(File("a.csv", "x", "text/csv; charset=utf-8"))
+    assert outcome.file == File("a.csv", b"x", "text/csv; charset=utf-8")
+    assert File("a", b"", 'text/plain;format="fixed"').content_type == 'text/plain;format="fixed"'
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/csv\r\nX-Evil: 1", "text/csv\n", "text", "text/csv; charset", "a b/c", "x/" + "y" * 300],
+)
+def test_invalid_content_types_fail_at_construction(content_type: str) -> None:
+    with pytest.raises(ValueError, match="is not a media type"):
+        File("a.csv", b"", content_type)
+
+
+@pytest.mark.parametrize(
+    ("given", "kept"),
+    [
+        ("invoice\u202etxt.exe", "invoicetxt.exe"),
+        ("a\r\nb\x00c.csv", "abc.csv"),
+        ("\u2066evil\u2069.pdf", "evil.pdf"),
+        ("../../etc/passwd", "etcpasswd"),
+        ("  report.csv. ", "report.csv"),
+        ("\x00\x01", "download"),
+        ("Übersicht.csv", "Übersicht.csv"),
+    ],
+)
+def test_file_names_are_made_safe(given: str, kept: str) -> None:
+    assert File(given, b"").filename == kept
+
+
+def test_long_file_names_are_cut_keeping_the_extension() -> None:
+    name = File("é" * 5000 + ".csv", b"").filename
+    assert len(name.encode()) <= 255
+    assert name.endswith("é.csv")
+    assert File("a" * 300, b"").filename == "a" * 255

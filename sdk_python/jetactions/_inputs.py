@@ -72,7 +72,7 @@ def to_int(raw: object) -> int:
         return int(raw)  # at most 309 digits
     if isinstance(raw, str):
         text = raw.strip()
-        if len(text) > MAX_INT_DIGITS + 1 and _INTEGER.fullmatch(text):
+        if len(text.lstrip("+-")) > MAX_INT_DIGITS and _INTEGER.fullmatch(text):
             raise InvalidInput(f"Ensure that there are no more than {MAX_INT_DIGITS} digits.")
         if not _INTEGER.fullmatch(text):
             raise InvalidInput("Enter a whole number.")

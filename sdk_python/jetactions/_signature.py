@@ -70,8 +70,7 @@ def check_context_parameter(
     positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     if not parameters or parameters[0].kind not in positional:
         raise TypeError(
-            f"{what}: the handler's first parameter must take the context "
-            f"({context_type.__name__})"
+            f"{what}: the handler's first parameter must take the context ({context_type.__name__})"
         )
     first = parameters[0]
     annotation = _hints(what, handler).get(first.name, first.annotation)

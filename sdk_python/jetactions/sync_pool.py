@@ -145,15 +145,15 @@ class SyncPool:
         while True:
             work = self._queue.get()
             work.started = time.monotonic()  # before running: a cancel from now on is stuck
-            if not work.future.set_running_or_notify_cancel():
-                work.started = 0.0  # cancelled while queued: never runs
-            else:
+            ran = work.future.set_running_or_notify_cancel()
+            error: BaseException | None = None
+            result: Any = None
+            if ran:
                 try:
                     result = work.function()
-                except BaseException as error:
-                    work.future.set_exception(error)
-                else:
-                    work.future.set_result(result)
+                except BaseException as raised:
+                    error = raised
+            # The worker is free before the caller hears back, so its next call finds it.
             with self._lock:
                 self._busy -= 1
                 self._idle += 1
@@ -166,3 +166,10 @@ class SyncPool:
                     work.what,
                     time.monotonic() - work.started,
                 )
+            if not ran:
+                continue
+            if error is not None:
+                work.future.set_exception(error)
+            else:
+                work.future.set_result(result)
+            del work, result, error  # drop references while idle
