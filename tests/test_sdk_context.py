@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from typing import Any
 
 import grpc
 import pytest
@@ -17,7 +18,8 @@ from jetactions import (
     Option,
     context,
 )
-from jetactions.testing import ActionTester
+from jetactions.context import Selection, SelectionKind
+from jetactions.testing import ActionTester, SyncActionTester
 
 # --- context --------------------------------------------------------------------------
 
@@ -171,3 +173,104 @@ async def test_registrations_after_start_are_refused() -> None:
 
 async def _noop(ctx: ActionContext) -> None:
     pass
+
+
+# --- the selection -------------------------------------------------------------------------
+
+
+async def _selection_of(**call: Any) -> Selection:
+    app = ActionServer()
+    seen: list[Selection] = []
+
+    @app.model_action("users", for_instance=True, bulk=True)
+    async def pick(ctx: ActionContext) -> None:
+        seen.append(ctx.selection)
+
+    await ActionTester(app).execute("pick", model="users", **call)
+    return seen[0]
+
+
+async def test_selection_says_what_ids_mean() -> None:
+    users = [1, 2, 3, 4, 5]
+    none = await _selection_of()
+    assert none == Selection(SelectionKind.NONE)
+    assert none.select(users) == []
+    assert 1 not in none
+
+    some = await _selection_of(ids=[1, "3"])
+    assert some == Selection(SelectionKind.IDS, (1, "3"))
+    assert some.select(users) == [1, 3]
+    assert 3 in some
+    assert "1" in some
+    assert 2 not in some
+
+    # Jet's "select all, then untick 1 and 3": len(ctx.ids) would say 2, the answer is 3.
+    inverse = await _selection_of(ids=[1, "3"], inverse_ids=True)
+    assert inverse.kind is SelectionKind.ALL_EXCEPT
+    assert inverse.select(users) == [2, 4, 5]
+    assert 2 in inverse
+    assert 3 not in inverse
+    everyone = await _selection_of(inverse_ids=True)
+    assert everyone.select(users) == users
+
+
+def test_selection_selects_records_by_key() -> None:
+    records = [{"id": 1, "name": "Ada"}, {"id": 2, "name": "Brian"}]
+    selection = Selection.of(["2"], inverse_ids=False)
+    assert selection.select(records, key=lambda record: record["id"]) == [records[1]]
+
+
+# --- ActionTester: deadlines, and the sync form --------------------------------------------
+
+
+async def test_tester_honours_the_declared_timeout() -> None:
+    app = ActionServer()
+    remaining: list[float | None] = []
+
+    @app.common_action(timeout=0.2)
+    async def slow(ctx: ActionContext) -> None:
+        remaining.append(ctx.time_remaining())
+        await asyncio.sleep(30)
+
+    @app.common_action(timeout=30)
+    async def patient(ctx: ActionContext) -> None:
+        remaining.append(ctx.time_remaining())
+        await asyncio.sleep(30)
+
+    tester = ActionTester(app)
+    with pytest.raises(ActionError) as raised:
+        await tester.execute("slow")  # no timeout from the caller: the action's applies
+    assert (raised.value.code, raised.value.message) == (
+        grpc.StatusCode.DEADLINE_EXCEEDED,
+        "action 'slow' did not finish within its timeout of 0.2 s",
+    )
+    # The caller's deadline applies when it is sooner.
+    with pytest.raises(ActionError) as raised:
+        await tester.execute("patient", timeout=0.1)
+    assert raised.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
+    first, second = remaining
+    assert first is not None
+    assert 0 < first <= 0.2
+    assert second is not None
+    assert 0 < second <= 0.1
+
+
+def test_sync_tester_runs_actions_from_plain_tests() -> None:
+    app = ActionServer()
+
+    @app.common_action
+    def refresh(ctx: ActionContext) -> str:
+        return threading.current_thread().name
+
+    @app.field_options("orders", "city")
+    async def cities(ctx: FieldContext) -> list[Option]:
+        return [Option("rome", "Rome")]
+
+    with SyncActionTester(app) as tester:
+        assert [d.name for d in tester.list_actions()] == ["refresh"]
+        outcome = tester.execute("refresh")
+        assert isinstance(outcome.value, str)
+        assert outcome.value.startswith("jetactions-actions-")
+        assert tester.field_options("orders", "city") == [Option("rome", "Rome")]
+        with pytest.raises(ActionError, match="NOT_FOUND"):
+            tester.execute("nope")

@@ -11,6 +11,7 @@ from google.protobuf import json_format
 
 from jetactions import (
     ActionContext,
+    ActionDefinition,
     ActionServer,
     FieldContext,
     FieldType,
@@ -371,3 +372,80 @@ def test_bad_declarations_fail_where_they_are_written() -> None:
 
 async def _noop(ctx: ActionContext) -> None:
     pass
+
+
+# --- the context parameter and the server's name --------------------------------------------
+
+
+def test_a_first_parameter_that_is_not_the_context_fails_at_decoration() -> None:
+    app = ActionServer()
+
+    async def forgot_ctx(subject: str) -> None:
+        pass
+
+    async def options_without_ctx(country: str) -> list[Option]:
+        return []
+
+    with pytest.raises(TypeError) as info:
+        app.common_action(forgot_ctx)
+    assert str(info.value) == (
+        "action 'forgot_ctx': the first parameter 'subject' is annotated str, but it receives "
+        "the ActionContext; write `ctx: ActionContext` first"
+    )
+    with pytest.raises(TypeError, match="receives the FieldContext"):
+        app.field_options("orders", "city")(options_without_ctx)
+    with pytest.raises(TypeError, match="receives the ActionContext"):
+        app.common_action(name="wrong_context")(options_without_ctx)
+    assert not app.actions
+
+
+class MyContext(ActionContext):
+    """A context subclass (annotations resolve at module level)."""
+
+
+def test_context_annotations_that_fit_are_accepted() -> None:
+    app = ActionServer()
+
+    async def plain(ctx, subject: str) -> None:  # type: ignore[no-untyped-def]
+        pass
+
+    async def anything(ctx: Any, subject: str) -> None:
+        pass
+
+    async def subclass(ctx: MyContext, subject: str) -> None:
+        pass
+
+    for handler in (plain, anything, subclass):
+        app.common_action(handler)
+    assert list(app.actions) == ["plain", "anything", "subclass"]
+
+
+async def test_server_name_is_validated_and_listed() -> None:
+    listing = await listing_of(ActionTester(ActionServer(name="billing-eu.v2")))
+    assert listing.server_name == "billing-eu.v2"
+    for bad in ("", "has space", "semi;colon", "a" * 65, "ünïcode", "127.0.0.1:50051"):
+        with pytest.raises(ValueError, match="must be 1 to 64 letters, digits"):
+            ActionServer(name=bad)
+
+
+async def test_list_actions_returns_typed_definitions() -> None:
+    app = ActionServer()
+
+    @app.model_action("users", for_instance=True, timeout=3)
+    async def mail(ctx: ActionContext, subject: str) -> None:
+        pass
+
+    @app.common_action
+    def refresh(ctx: ActionContext) -> None:
+        pass
+
+    definitions = await ActionTester(app).list_actions()
+    assert [type(d) for d in definitions] == [ActionDefinition, ActionDefinition]
+    assert definitions == list(app.actions.values())
+    mail_definition = definitions[0]
+    assert (mail_definition.name, mail_definition.models, mail_definition.timeout) == (
+        "mail",
+        ("users",),
+        3.0,
+    )
+    assert mail_definition.params[0].field is FieldType.CHAR

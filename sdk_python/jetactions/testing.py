@@ -248,7 +248,7 @@ class SyncActionTester:
     """``ActionTester`` for plain test functions: the same calls, without ``await``.
 
     Runs its calls on an event loop of its own, so it cannot be used from inside a running
-    loop (use ``ActionTester`` there). Close it when done (or use it as a context manager).
+    loop (use ``ActionTester`` there: it raises RuntimeError). Close it when done (or use it as a context manager).
 
     Example:
         ```python
@@ -263,7 +263,8 @@ class SyncActionTester:
 
     def __init__(self, app: ActionServer) -> None:
         self._tester = ActionTester(app)
-        self._runner = asyncio.Runner()
+        # A loop factory keeps the runner from replacing the thread's current event loop.
+        self._runner = asyncio.Runner(loop_factory=asyncio.new_event_loop)
 
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
         return self._runner.run(call)
