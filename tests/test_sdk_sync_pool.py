@@ -48,8 +48,10 @@ async def test_ten_hung_sync_handlers(spawn: Callable[..., ActionServerProcess])
         )
         # The server notices each call's end on its own clock: wait for that state.
         deadline = time.monotonic() + 10
-        while (state := await pool_state(stub))["stuck"] < 10 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        state = await pool_state(stub)
+        while state["stuck"] < 10 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # polling the server's own state, not waiting for time
+            state = await pool_state(stub)
         assert state == {"busy": 10, "stuck": 10}
 
         # Other actions still answer: async ones, and sync ones while a worker is free.

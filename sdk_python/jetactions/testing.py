@@ -248,7 +248,8 @@ class SyncActionTester:
     """``ActionTester`` for plain test functions: the same calls, without ``await``.
 
     Runs its calls on an event loop of its own, so it cannot be used from inside a running
-    loop (use ``ActionTester`` there: it raises RuntimeError). Close it when done (or use it as a context manager).
+    loop (use ``ActionTester`` there: it raises RuntimeError). Close it when done (or use it
+    as a context manager).
 
     Example:
         ```python
