@@ -3,7 +3,9 @@
 A decorator inspects the handler's signature once, when the module is imported, builds a
 frozen ``ActionDefinition`` (the Jet form, the input rules, the ListActions entry), registers
 it on the server it was called on and returns the function unchanged. Mistakes (an
-unsupported annotation, a duplicate name) therefore fail at import, not at the first call.
+unsupported annotation, a duplicate name, a first parameter that is not the context) therefore
+fail at import, not at the first call. Reading the signature (typing forms, defaults, the
+context parameter) lives in ``jetactions._signature``; this module maps what it read to Jet.
 
 Parameter annotations map to Jet form fields:
 
@@ -361,7 +363,8 @@ class ActionRegistry:
 
         Raises:
             ValueError: No model, a duplicate name, or an invalid timeout.
-            TypeError: (From the decorator) the signature cannot be turned into a form.
+            TypeError: (From the decorator) the signature cannot become a form: its first
+                parameter is not the context, or an input has no supported annotation.
         """
         if not models or not all(isinstance(m, str) and m for m in models):
             raise ValueError("model_action needs at least one model name")
