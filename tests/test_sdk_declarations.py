@@ -449,3 +449,15 @@ async def test_list_actions_returns_typed_definitions() -> None:
         3.0,
     )
     assert mail_definition.params[0].field is FieldType.CHAR
+
+
+def test_field_options_with_unresolvable_return_annotations_still_decorate() -> None:
+    # Field options handlers' annotations were never resolved: the context check must not
+    # start failing on, say, a return type imported only under TYPE_CHECKING.
+    app = ActionServer()
+
+    async def cities(ctx: FieldContext) -> NotImportedHere:  # type: ignore[name-defined]  # noqa: F821
+        return []
+
+    app.field_options("orders", "city")(cities)
+    assert list(app.field_option_sources) == [("orders", "city")]

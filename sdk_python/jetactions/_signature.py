@@ -73,7 +73,11 @@ def check_context_parameter(
             f"{what}: the handler's first parameter must take the context ({context_type.__name__})"
         )
     first = parameters[0]
-    annotation = _hints(what, handler).get(first.name, first.annotation)
+    try:
+        hints = _hints(what, handler)
+    except TypeError:
+        hints = {}  # another annotation does not resolve: that is not this check's business
+    annotation = hints.get(first.name, first.annotation)
     annotation, _ = strip_annotated(annotation)
     if _fits(annotation, context_type):
         return

@@ -135,7 +135,7 @@ class File:
         filename = safe_filename(filename)
         if content_type is None:
             content_type = _MIME_TYPES.guess_type(filename, strict=False)[0]
-        else:
+        elif content_type:  # "" means application/octet-stream, as it always has
             content_type = content_type_of(content_type)
         # A frozen dataclass only allows assignment through object.__setattr__.
         object.__setattr__(self, "filename", filename)
