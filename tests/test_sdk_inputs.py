@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime
+import math
 from decimal import Decimal
 from typing import Any, Literal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from jetactions import (
     ActionContext,
@@ -314,3 +317,65 @@ def test_converters_refuse_ints_python_cannot_print() -> None:
     for convert in (_inputs.to_int, _inputs.to_str, _inputs.to_decimal, _inputs.to_float):
         with pytest.raises(_inputs.InvalidInput):
             convert(10**5000)
+
+
+# --- fuzzing: a converter answers a value or a field error, nothing else ----------------------
+
+_huge_texts = st.one_of(
+    st.integers(min_value=-(10**400), max_value=10**400).map(str),
+    st.text(alphabet="0123456789", min_size=4290, max_size=4310),  # around Python's limit
+    st.builds(
+        lambda digits, exponent: f"{digits}e{exponent}",
+        st.integers(min_value=-(10**200), max_value=10**200),
+        st.integers(min_value=-(10**12), max_value=10**12),
+    ),
+    st.text(alphabet="0123456789.eE+-", max_size=60),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=40),  # control characters too
+)
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | _huge_texts,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=20,
+)
+_CONVERTERS = [
+    _inputs.to_str,
+    _inputs.to_int,
+    _inputs.to_float,
+    _inputs.to_decimal,
+    _inputs.to_bool,
+    _inputs.to_datetime,
+    _inputs.to_date,
+    _inputs.to_time,
+    _inputs.to_json_object,
+    _inputs.to_json_list,
+    _inputs.choice_of(["a", 1, 2.5]),
+    _inputs.member_of(Color),
+]
+
+
+@settings(max_examples=150, deadline=None)
+@given(raw=_json | st.text(alphabet="[{", max_size=3000))
+def test_converters_answer_a_value_or_a_field_error(raw: object) -> None:
+    for convert in _CONVERTERS:
+        try:
+            value = convert(raw)
+        except _inputs.InvalidInput as error:
+            message = str(error)
+        else:
+            message = ""
+        assert len(message) < 200  # a refusal never echoes the whole input back
+        if message:
+            continue
+        if isinstance(value, int) and not isinstance(value, bool):
+            assert len(str(value)) <= 4301  # printable, so usable
+        if isinstance(value, Decimal):
+            assert value.is_finite()
+            assert abs(value.adjusted()) <= 308
+        if isinstance(value, float):
+            assert math.isfinite(value)
