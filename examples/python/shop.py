@@ -91,7 +91,7 @@ def build_app(prefix: str = "") -> ActionServer:
         for record_id in ctx.ids:
             find_user(record_id)  # every id Jet sent must name a user, selected or excluded
         # ctx.selection reads ids with inverse_ids: "all except these" counts right too.
-        recipients = ctx.selection.select(users.values(), key=lambda user: user.id)
+        recipients = ctx.selection.select(users)  # the selected ones of all user ids
         return Result(message=f"Mailed {len(recipients)} users")
 
     @app.model_action(

@@ -97,6 +97,7 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
         max_message_bytes: int | None = None,
     ) -> None:
         self._actions = dict(registry.actions)
+        self._what = {name: f"action {name!r}" for name in self._actions}  # for messages
         self._field_options = dict(registry.field_option_sources)
         self._pool = sync_pool if sync_pool is not None else SyncPool(name=server_name)
         self._max_bytes = max_message_bytes
@@ -155,7 +156,7 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
             metadata=_metadata(context),
             deadline=deadline,
         )
-        what = f"action {definition.name!r}"
+        what = self._what[definition.name]
         failure: tuple[grpc.StatusCode, str]
         try:
             value = await self._call_within(own_timeout, definition, ctx, arguments)
@@ -233,7 +234,7 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
         ctx: ActionContext,
         arguments: Mapping[str, Any],
     ) -> Any:
-        what = f"action {definition.name!r}"
+        what = self._what[definition.name]
         if timeout is None:
             return await self._call(definition.handler, definition.is_async, ctx, arguments, what)
         scope = asyncio.timeout(timeout)

@@ -57,9 +57,8 @@ class SelectionKind(enum.StrEnum):
     """Every record of the model except those in ``ids`` (Jet's "select all", then untick)."""
 
 
-def _key(record_id: object) -> str:
-    # Jet sends ids as numbers or as strings: 1 and "1" are the same record.
-    return str(record_id)
+# Jet sends ids as numbers or as strings: 1 and "1" are the same record.
+_key = str
 
 
 @dataclass(frozen=True)
@@ -107,12 +106,13 @@ class Selection:
         if self.kind is SelectionKind.NONE:
             return []
         listed = {_key(item) for item in self.ids}
-        keep = self.kind is SelectionKind.IDS
-        return [
-            record
-            for record in records
-            if (_key(record if key is None else key(record)) in listed) is keep
-        ]
+        if self.kind is SelectionKind.IDS:
+            if key is None:
+                return [record for record in records if _key(record) in listed]
+            return [record for record in records if _key(key(record)) in listed]
+        if key is None:
+            return [record for record in records if _key(record) not in listed]
+        return [record for record in records if _key(key(record)) not in listed]
 
 
 def _time_remaining(deadline: float | None) -> float | None:

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from types import TracebackType
 from typing import Any, NoReturn, Self
 
@@ -164,8 +164,10 @@ class _UnaryUnary:
         credentials: object = None,
         wait_for_ready: bool | None = None,
         compression: object = None,
-    ) -> _Call:
-        return _Call(self._invoke(request, timeout, metadata or ()))
+    ) -> Coroutine[Any, Any, Any]:
+        # A coroutine, like grpc.aio's call object awaitable once; it runs in the awaiting
+        # task (no task per call), so cancelling that task cancels the call.
+        return self._invoke(request, timeout, metadata or ())
 
     async def _invoke(
         self,
@@ -210,21 +212,6 @@ class _UnaryUnary:
 def _unexpected(error: Exception) -> grpc.aio.AioRpcError:
     # What grpc.aio's server answers when a servicer method raises.
     return _status(grpc.StatusCode.UNKNOWN, f"Unexpected {type(error)}: {error}")
-
-
-class _Call:
-    """An in-flight call: awaiting it gives the response or raises ``AioRpcError``.
-
-    Runs in the awaiting task itself (no task per call): cancel that task to cancel the call.
-    """
-
-    __slots__ = ("_coroutine",)
-
-    def __init__(self, coroutine: Generator[Any, None, Any] | Awaitable[Any]) -> None:
-        self._coroutine = coroutine
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        return self._coroutine.__await__()  # type: ignore[union-attr]
 
 
 class InProcessChannel(grpc.aio.Channel):
@@ -330,8 +317,5 @@ class _Unimplemented:
     def __init__(self, method: str) -> None:
         self._method = method
 
-    def __call__(self, request: object, **kwargs: object) -> _Call:
-        async def fail() -> NoReturn:
-            raise _status(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {self._method}")
-
-        return _Call(fail())
+    async def __call__(self, request: object, **kwargs: object) -> NoReturn:
+        raise _status(grpc.StatusCode.UNIMPLEMENTED, f"Method not found: {self._method}")
