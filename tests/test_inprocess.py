@@ -7,14 +7,17 @@ the failures, must get the same status, headers that matter, and body from both.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
+import jetbridge
 from jetactions import ActionServer
 from jetactions.v1 import actions_pb2
 from jetbridge import inprocess
@@ -289,3 +292,21 @@ def test_actions_command_lists_inprocess_actions(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert "mail_users" in out
     assert "shop" in out
+
+
+def test_bridge_uses_only_the_sdks_public_api() -> None:
+    # The bridge may import jetactions' public modules and generated code, never its internals.
+    bridge = Path(jetbridge.__file__).resolve().parent
+    private: list[str] = []
+    for path in sorted(bridge.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "jetactions" and (
+                    any(part.startswith("_") for part in parts) or parts[1:2] == ["action"]
+                ):
+                    private.append(f"{path.relative_to(bridge)}: {name}")
+    assert private == []
