@@ -18,9 +18,15 @@ from packaging.requirements import Requirement
 
 import jetactions
 import jetbridge
+import jetconformance
 from tests.conftest import ROOT
 
-PACKAGES = {"jetactions": ROOT / "sdk_python", "jetbridge": ROOT / "bridge"}
+PACKAGES = {
+    "jetactions": ROOT / "sdk_python",
+    "jetbridge": ROOT / "bridge",
+    "jetconformance": ROOT / "conformance",
+}
+MODULES = {"jetactions": jetactions, "jetbridge": jetbridge, "jetconformance": jetconformance}
 STDLIB = sys.stdlib_module_names
 
 
@@ -46,13 +52,12 @@ def imported_modules(package: Path) -> set[str]:
 def test_every_direct_import_is_a_declared_dependency(name: str) -> None:
     meta = project(name)
     assert isinstance(meta["dependencies"], list)
-    assert isinstance(meta["optional-dependencies"], dict)
+    extras = meta.get("optional-dependencies", {})
+    assert isinstance(extras, dict)
     declared = {Requirement(r).name.lower() for r in meta["dependencies"]}
-    declared |= {
-        Requirement(r).name.lower() for e in meta["optional-dependencies"].values() for r in e
-    }
+    declared |= {Requirement(r).name.lower() for e in extras.values() for r in e}
     distributions = importlib.metadata.packages_distributions()
-    first_party = {"jetactions": "jetactions", "jetbridge": "jetbridge"}
+    first_party = {name: name for name in PACKAGES}
     missing = {}
     for module in imported_modules(PACKAGES[name] / name):
         owners = {d.lower() for d in distributions.get(module, [first_party.get(module, module)])}
@@ -61,18 +66,22 @@ def test_every_direct_import_is_a_declared_dependency(name: str) -> None:
     assert not missing, f"{name} imports these without declaring them: {missing}"
 
 
-def test_the_bridge_requires_the_sdk_series_it_is_tested_with() -> None:
-    meta = project("jetbridge")
+@pytest.mark.parametrize("name", list(PACKAGES))
+def test_our_packages_require_each_other_in_the_series_they_are_tested_with(name: str) -> None:
+    meta = project(name)
     assert isinstance(meta["dependencies"], list)
-    (sdk,) = (Requirement(r) for r in meta["dependencies"] if r.startswith("jetactions"))
-    assert jetactions.__version__ in sdk.specifier
-    major, minor, *_ = (int(part) for part in jetactions.__version__.split("."))
-    assert f"{major}.{minor + 1}.0" not in sdk.specifier  # the next series is untested
-    assert f"{major + 1}.0.0" not in sdk.specifier
+    for requirement in (Requirement(r) for r in meta["dependencies"]):
+        if requirement.name not in MODULES:
+            continue
+        version = MODULES[requirement.name].__version__
+        assert version in requirement.specifier, (name, str(requirement))
+        major, minor, *_ = (int(part) for part in version.split("."))
+        assert f"{major}.{minor + 1}.0" not in requirement.specifier  # the next series is untested
+        assert f"{major + 1}.0.0" not in requirement.specifier
 
 
 def test_versions_come_from_one_place() -> None:
-    for name, module in (("jetactions", jetactions), ("jetbridge", jetbridge)):
+    for name, module in MODULES.items():
         meta = project(name)
         assert meta["dynamic"] == ["version"]
         assert "version" not in meta
