@@ -21,6 +21,7 @@ COPY scripts/ scripts/
 COPY proto/ proto/
 COPY sdk_python/ sdk_python/
 COPY bridge/ bridge/
+COPY conformance/ conformance/
 # The build tools at requirements-dev.txt's versions, where scripts/smoke-wheels looks for them.
 RUN python -m venv .venv \
  && .venv/bin/pip install --quiet $(grep -E '^(build|hatchling|twine|packaging)==' requirements-dev.txt)

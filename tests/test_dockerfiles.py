@@ -140,6 +140,10 @@ def test_the_builder_runs_ci_s_wheel_step_and_installs_its_wheels(
     assert builder.base == final.base == "${PYTHON_IMAGE}"  # the venv's python is the same
     runs = [r.arguments for r in builder.all("RUN")]
     assert "DIST=/dist scripts/smoke-wheels" in runs
+    # What scripts/smoke-wheels reads: the pins, the scripts, the contract, every distribution.
+    copied = {shlex.split(c.arguments)[0] for c in builder.all("COPY")}
+    distributions = {f"{p.parent.name}/" for p in ROOT.glob("*/pyproject.toml")}
+    assert copied >= {"requirements-dev.txt", "scripts/", "proto/", *distributions}
     (install,) = [shlex.split(r) for r in runs if r.startswith("scripts/install-wheels")]
     assert install[1] == "/dist"
     assert install[-1].startswith(IMAGES[image])  # the image's own package, last
