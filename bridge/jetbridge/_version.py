@@ -1,3 +1,5 @@
-"""The version of jetbridge: the one place it is written (pyproject.toml reads it)."""
+"""The installed jetbridge distribution's version: pyproject.toml is its one source."""
 
-__version__ = "0.1.0"
+import importlib.metadata
+
+__version__ = importlib.metadata.version("jetbridge")

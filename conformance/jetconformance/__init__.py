@@ -24,8 +24,8 @@ from jetconformance._bridge import running_bridge
 from jetconformance._registry import Check, Layer, Suite, check, checks, find
 from jetconformance._report import CheckResult, Report
 from jetconformance._runner import run, run_check
-from jetconformance._version import __version__ as __version__
 from jetconformance._target import CheckFailed, CheckSkipped, Target, open_channel
+from jetconformance._version import __version__ as __version__
 
 __all__ = [
     "Check",

@@ -20,7 +20,6 @@ Example:
 ``jetactions.context.current()`` returns the context of the handler call in progress.
 """
 
-from jetactions._version import __version__ as __version__
 from jetactions.action import ActionDefinition, FieldOptionsDefinition, FieldType, Param
 from jetactions.context import ActionContext, Caller, FieldContext, Selection
 from jetactions.errors import ActionError, FieldErrors
@@ -50,3 +49,6 @@ __all__ = [
     "ServerTLS",
     "SyncPool",
 ]
+
+# Not in __all__: a module attribute, read as jetactions.__version__.
+from jetactions._version import __version__ as __version__
