@@ -454,17 +454,21 @@ async def test_body_read_whole_or_in_chunks_gives_the_same_answer(
 # --- gRPC's I/O path ---------------------------------------------------------------------------
 
 
+ENTRY = "from jetbridge._entry import prefer_older_grpc_io_path as p; p()"
+
+
 @pytest.mark.parametrize(
     ("code", "environ", "expected"),
     [
-        ("import jetbridge", {}, "-event_engine_client,-event_engine_callback_cq"),
-        ("import grpc, jetbridge", {}, None),
-        ("import jetbridge", {"GRPC_EXPERIMENTS": ""}, ""),
-        ("import jetbridge", {"GRPC_EXPERIMENTS": "-x"}, "-x"),
+        (ENTRY, {}, "-event_engine_client,-event_engine_callback_cq"),
+        (f"import grpc; {ENTRY}", {}, None),
+        (ENTRY, {"GRPC_EXPERIMENTS": ""}, ""),
+        (ENTRY, {"GRPC_EXPERIMENTS": "-x"}, "-x"),
+        ("import jetbridge, jetbridge.app, jetbridge.cli", {}, None),
     ],
-    ids=["bridge-first", "grpc-already-imported", "explicitly-empty", "explicit"],
+    ids=["command-first", "grpc-already-imported", "explicitly-empty", "explicit", "import"],
 )
-def test_grpc_io_path_is_chosen_only_before_grpc_loads(
+def test_grpc_io_path_is_chosen_only_by_the_command_before_grpc_loads(
     code: str, environ: dict[str, str], expected: str | None
 ) -> None:
     env = {key: value for key, value in os.environ.items() if key != "GRPC_EXPERIMENTS"}
