@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from jetbridge import __version__, render
+from jetbridge import __version__, console, render
 from jetbridge.auth import Authenticator
 from jetbridge.config import Settings
 from jetbridge.cors import cors_middleware, preflight
@@ -63,6 +63,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    if settings.console:
+        console.add_routes(app)
     return app
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from jetbridge import conformance, workers
+from jetbridge import call, conformance, workers
 from jetbridge.app import create_app
 from jetbridge.auth import configured_methods
 from jetbridge.catalog import Catalog
@@ -72,6 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help=f"bridge processes sharing the port, default 1 (env {env['workers']})",
     )
+    serve.add_argument(
+        "--console",
+        action="store_const",
+        const=True,
+        help=f"serve the local console at /console/ (env {env['console']})",
+    )
     _add_resilience_flags(common, env)
     _add_auth_flags(serve, env)
     commands.add_parser(
@@ -79,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands.add_parser("actions", parents=[common], help="print the merged action table")
     conformance.add_command(commands)
+    call.add_commands(commands)
     return parser
 
 
@@ -174,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "conformance":
         # Needs no bridge settings: it starts its own bridge in front of one server.
         raise SystemExit(_run(conformance.main(args)))
+    if args.command in call.COMMANDS:
+        raise SystemExit(_run(call.main(args)))
     flags = {
         key: value
         for key, value in vars(args).items()

@@ -9,6 +9,7 @@ validated once at start; a bad value stops the bridge with a message that names 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -97,6 +98,8 @@ class Settings:
     cors_headers: bool = True
     allow_origin: tuple[str, ...] = ("*",)
     cors_max_age: int = 86_400
+    # The local console at /console/ (jetbridge.console); off by default.
+    console: bool = False
 
     def service(self, name: str) -> ServiceConfig:
         """The configured service called `name`."""
@@ -259,6 +262,7 @@ _OPTIONS = (
     _Option("allow_origin", "ALLOW_ORIGIN", _origins),
     _Option("cors_max_age", "JETBRIDGE_CORS_MAX_AGE", _positive_int),
     _Option("bridge_secret", "JETBRIDGE_SECRET", str),
+    _Option("console", "JETBRIDGE_CONSOLE", _bool),
 )
 SERVICES_ENV = "JETBRIDGE_SERVICES"
 CONFIG_ENV = "JETBRIDGE_CONFIG"
@@ -342,6 +346,12 @@ def _validate(raw: Mapping[str, Any]) -> Settings:
     defaults.update({key: raw[key] for key in _SERVICE_DEFAULTS_ENV if key in raw})
     values["services"] = _validate_services(raw.get("services", ()), defaults)
     settings = Settings(**values)
+    if settings.console and settings.disable_auth and not _is_loopback(settings.address):
+        raise ConfigError(
+            f"console (JETBRIDGE_CONSOLE): refused on {settings.address}, which is not a loopback "
+            "address, while authentication is disabled: listen on 127.0.0.1 or turn "
+            "authentication on"
+        )
     # A message carries the form inputs twice (`inputs`, and inside `message_params`).
     if settings.max_message_bytes < 2 * settings.max_body_bytes + 64 * 1024:
         raise ConfigError(
@@ -438,6 +448,15 @@ _SERVICE_DEFAULTS_ENV = {
     "cert_file": "JETBRIDGE_TLS_CERT_FILE",
     "key_file": "JETBRIDGE_TLS_KEY_FILE",
 }
+
+
+def _is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _addresses(target: str) -> list[str]:
