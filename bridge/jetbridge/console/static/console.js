@@ -50,7 +50,7 @@ function actionButton(action) {
   const meta = action.jetbridge || {};
   const button = el('button', { type: 'button', className: 'action', 'data-action': action.name },
     el('span', { className: 'label', text: action.label || action.name }),
-    el('span', { className: 'meta', text: `${action.name} · ${meta.service || '?'}` }));
+    el('span', { className: 'meta', text: [action.name, action.icon && `icon ${action.icon}`, meta.service || '?'].filter(Boolean).join(' · ') }));
   if (meta.conflicts) button.append(el('span', { className: 'badge warn', text: 'conflict' }));
   button.addEventListener('click', () => choose(action, true));
   return button;
@@ -131,7 +131,8 @@ function renderAction(action) {
   if (selection) form.append(selection);
   state.fields = (action.params || []).map((param) => renderField(param, loadOptions));
   if (state.fields.length) {
-    const inputs = el('fieldset', { className: 'inputs' }, el('legend', { text: 'Inputs' }));
+    const inputs = el('fieldset', { className: 'inputs' }, el('legend', { text: 'Inputs' }),
+      el('p', { className: 'hint', text: 'Empty inputs are left out of the message, as Jet leaves out blank fields.' }));
     for (const field of state.fields) inputs.append(field.element);
     form.append(inputs);
   } else {

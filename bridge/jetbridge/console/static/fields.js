@@ -82,7 +82,8 @@ export function renderField(param, loadOptions) {
   const kind = kindOf(param);
   const input = control(param, kind, id);
   const label = el('label', { for: id }, param.label || param.name);
-  if (param.required) label.append(el('span', { className: 'required', 'aria-hidden': 'true', text: ' *' }));
+  // Outside the label, so that its text is the name alone; aria-required says it to readers.
+  const star = param.required ? el('span', { className: 'required', 'aria-hidden': 'true', text: '*' }) : null;
   const help = [];
   const described = [];
   const type = el('span', { className: 'type', text: kindNote(param, kind) });
@@ -96,8 +97,8 @@ export function renderField(param, loadOptions) {
   described.push(status.id, errors.id);
   input.setAttribute('aria-describedby', described.join(' '));
   const wrapper = el('div', { className: `field field-${kind}`, 'data-field': param.name });
-  if (kind === 'boolean') wrapper.append(input, label, type);
-  else wrapper.append(label, type, input);
+  if (kind === 'boolean') wrapper.append(el('div', { className: 'label-row' }, input, label, star, type));
+  else wrapper.append(el('div', { className: 'label-row' }, label, star, type), input);
   wrapper.append(...help, status, errors);
 
   const initial = param.default_value;
