@@ -345,3 +345,18 @@ def test_page_structure_matches_the_committed_screenshot(seen: dict[str, Any]) -
     """docs/console.png shows this state; when the structure changes, regenerate both with
     scripts/screenshot-console."""
     assert seen["structure"] + "\n" == ARIA.read_text()
+
+
+def test_screenshot_command_writes_the_committed_structure(tools: None, tmp_path: Path) -> None:
+    require_built(GO_SHOP)
+    require_built(NODE_SHOP)
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "screenshot-console"), str(tmp_path)],
+        env={**os.environ, "DEMO_SKIP_BUILD": "1"},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "console.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "console.aria.yml").read_text() == ARIA.read_text()
