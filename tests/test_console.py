@@ -187,6 +187,9 @@ def test_console_runs_every_example_action_of_three_languages(seen: dict[str, An
         assert shop["mail_except"]["message"] == "Mailed 4 users"
         assert shop["mail_one"]["request"]["params"]["id"] == 3
         assert shop["mail_one"]["message"] == "Mailed 1 users"
+        # A non-field error above the form, none beside the inputs.
+        assert shop["mail_unknown"]["formErrors"] == ["Unknown user id: 99"]
+        assert shop["mail_unknown"]["subject"]["errors"] == []
         # A field error next to its input, described by it, focused.
         refused = shop["wallet_refused"]
         assert refused["status"] == "HTTP 400: the action refused its inputs"
@@ -237,7 +240,9 @@ def test_console_runs_every_example_action_of_three_languages(seen: dict[str, An
             "params": {"name": f"{prefix}refresh_stats", "params": {}},
         }
         assert shop["refresh"]["elapsed"].endswith(" ms")
-        assert shop["refresh"]["requestId"].startswith("none")
+        # The X-Request-ID header's value, when the bridge sends one.
+        request_id = shop["refresh"]["requestId"]
+        assert request_id == "none (no X-Request-ID header)" or " " not in request_id
         assert '/api/messages/ -d \'{"name":"execute_action"' in shop["refresh"]["curl"]
     # The only errors in the browser's console: answers the tests asked for (401, 400), and the
     # hostile html being blocked.
@@ -300,6 +305,7 @@ def test_console_renders_every_field_type_and_sends_jets_values(seen: dict[str, 
         },
     }
     assert json.loads(seen["every_field"]["message"]) == sent["params"]
+    assert '-H "Authorization: $JETBRIDGE_AUTHORIZATION"' in seen["every_field"]["curl"]
 
 
 def test_console_shows_conflicts_and_keeps_the_key_out_of_urls_and_logs(
@@ -310,6 +316,12 @@ def test_console_shows_conflicts_and_keeps_the_key_out_of_urls_and_logs(
     assert seen["stored"] == {"jetbridge.console.authorization": f"Bearer {KEY}"}
     assert seen["local"] == 0
     assert seen["forgotten"] == {}
+    unauthorised = seen["unauthorised_run"]
+    assert unauthorised["status"] == "HTTP 401: Authentication credentials were not provided"
+    assert json.loads(unauthorised["response"])["detail"] == (
+        "Authentication credentials were not provided"
+    )
+    assert "Authorization" not in unauthorised["curl"]  # no credential, no header
     assert seen["badges"] == ["conflict", "conflict"]
     assert seen["conflicts"] == [
         "action 'every_field' is declared by services 'kitchen' and 'kitchen2': "
