@@ -77,6 +77,7 @@ async def test_console_files_are_served_with_a_strict_policy(make_bridge: Bridge
         assert "://" not in reply.body.decode()  # no URL of anywhere else
     redirect = await bridge.request("GET", "/console", allow_redirects=False)
     assert (redirect.status, redirect.headers["Location"]) == (302, "/console/")
+    assert (await bridge.request("GET", "/")).json()["console_url"] == "/console/"
     for missing in ("/console/app.py", "/console/..%2f__init__.py", "/console/static"):
         assert (await bridge.request("GET", missing)).status == 404
 
@@ -84,6 +85,7 @@ async def test_console_files_are_served_with_a_strict_policy(make_bridge: Bridge
 async def test_no_console_unless_asked(make_bridge: BridgeFactory) -> None:
     bridge = await make_bridge(ServiceConfig(name="x", target="127.0.0.1:1", timeout=1))
     assert (await bridge.request("GET", "/console/")).status == 404
+    assert "console_url" not in (await bridge.request("GET", "/")).json()
 
 
 def test_every_shipped_file_is_served() -> None:

@@ -236,6 +236,8 @@ async def _index(request: web.Request) -> web.Response:
         "services": [{"name": s.name, "state": s.state.value} for s in services],
         "actions": len(discovery.catalog.actions),
     }
+    if settings.console:
+        body["console_url"] = console.PATH
     warnings = []
     if settings.disable_auth:
         warnings.append(

@@ -8,9 +8,12 @@ the files hold no data. `jetbridge serve --console` turns them on (off by defaul
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from aiohttp import web
+
+log = logging.getLogger(__name__)
 
 PATH = "/console/"
 STATIC = Path(__file__).parent / "static"
@@ -37,6 +40,7 @@ HEADERS = {
 
 def add_routes(app: web.Application) -> None:
     """Serve the console's files under /console/."""
+    log.info("the console is served at %s", PATH)
     app.router.add_get(PATH.rstrip("/"), _redirect)
     app.router.add_get(PATH, _file)
     app.router.add_get(PATH + "{name}", _file)
