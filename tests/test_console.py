@@ -341,7 +341,7 @@ def test_html_results_cannot_run_script(seen: dict[str, Any]) -> None:
     assert hostile["sandbox"] == ""
     assert hostile["frameText"].startswith("Hostile html")
     assert seen["parent_pwned"] is None
-    assert seen["frame_pwned"] in (None,) or str(seen["frame_pwned"]).startswith("not evaluated")
+    assert seen["frame_pwned"] is None  # read inside the frame itself
     assert any("Blocked script execution" in line for line in seen["console"])
 
 
