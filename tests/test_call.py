@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from jetbridge.conformance import spec
+from jetconformance.shop import spec
 from tests.conftest import LOGS, ROOT, ActionServerProcess, free_port
 
 KEY = "call-test-key-0123456789abcdef"

@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from jetbridge.conformance import spec
+from jetconformance.shop import spec
 from tests.conftest import LOGS, ROOT, free_port
 from tests.test_browser import _missing_tools
 from tests.test_conformance import GO_SHOP, NODE_SHOP, require_built

@@ -19,9 +19,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import signal
 from collections.abc import Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypedDict, Unpack
 
@@ -33,6 +33,7 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 from jetactions import _secret
 from jetactions._servicer import SERVICE_NAME, ActionServicer
 from jetactions.action import ActionRegistry
+from jetactions.sync_pool import DEFAULT_SYNC_WORKERS, SyncPool
 from jetactions.tls import ServerTLS
 from jetactions.v1 import actions_pb2_grpc
 
@@ -74,14 +75,12 @@ class RunningServer:
         port: int,
         grace: float,
         health: Any,
-        executor: ThreadPoolExecutor,
     ) -> None:
         self._server = server
         self._host = host
         self._port = port
         self._grace = grace
         self._health = health
-        self._executor = executor
 
     @property
     def port(self) -> int:
@@ -113,9 +112,9 @@ class RunningServer:
                 # replicas within milliseconds; calls they already sent still arrive and
                 # are served instead of being cancelled by the stop.
                 await asyncio.sleep(min(DRAIN_DELAY, grace / 2))
+        # Sync handlers still running past the grace are cancelled calls of the sync pool's
+        # daemon threads: they do not keep the process alive.
         await self._server.stop(grace)
-        # Sync handlers still running past the grace cannot be interrupted; don't wait.
-        self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def wait(self) -> None:
         """Waits until the server has stopped."""
@@ -133,6 +132,9 @@ class RunningServer:
         await self.stop()
 
 
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
 class ActionServer(ActionRegistry):
     """An action server: the actions declared on it, served over gRPC.
 
@@ -141,12 +143,23 @@ class ActionServer(ActionRegistry):
     (returns at once, for tests and embedding).
 
     Args:
-        name: A name for logs.
+        name: The server's name: sent to the bridge in ListActions (Jet users see it in
+            messages) and used in logs; letters, digits, ``_``, ``.`` and ``-``.
+        sync_workers: The most sync handlers that run at once (see ``sync_pool``).
+
+    Raises:
+        ValueError: An invalid name or ``sync_workers`` below 1.
     """
 
-    def __init__(self, name: str = "actions") -> None:
+    def __init__(self, name: str = "actions", *, sync_workers: int = DEFAULT_SYNC_WORKERS) -> None:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ValueError(
+                f"ActionServer name {name!r} must be 1 to 64 letters, digits, '_', '.' or '-'"
+            )
         super().__init__()
         self.name = name
+        self.sync_pool = SyncPool(sync_workers, name=name)
+        """Runs the sync handlers; ``sync_pool.stuck`` counts those that hang."""
 
     def __repr__(self) -> str:
         return f"ActionServer(name={self.name!r}, actions={list(self.actions)!r})"
@@ -206,10 +219,13 @@ class ActionServer(ActionRegistry):
         server = grpc.aio.server(interceptors=interceptors, options=options)
         # Registrations after this point would not be served: make them fail loudly.
         self.freeze(f"server {self.name!r} has started")
-        executor = ThreadPoolExecutor(thread_name_prefix=f"jetactions-{self.name}")
-        actions_pb2_grpc.add_ActionServiceServicer_to_server(
-            ActionServicer(self, executor=executor), server
+        servicer = ActionServicer(
+            self,
+            server_name=self.name,
+            sync_pool=self.sync_pool,
+            max_message_bytes=max_message_bytes,
         )
+        actions_pb2_grpc.add_ActionServiceServicer_to_server(servicer, server)
         services = [SERVICE_NAME]
         health_servicer = None
         if health:
@@ -221,20 +237,14 @@ class ActionServer(ActionRegistry):
         if reflection:
             services.append(grpc_reflection.SERVICE_NAME)
             grpc_reflection.enable_server_reflection(services, server)
-        try:
-            if tls is None:
-                port = server.add_insecure_port(address)
-            else:
-                port = server.add_secure_port(address, tls.credentials())
-        except RuntimeError:
-            executor.shutdown(wait=False)
-            raise
+        if tls is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, tls.credentials())
         await server.start()
         host = address.rpartition(":")[0]
         logger.info("serving %d actions on %s:%d", len(self.actions), host, port)
-        return RunningServer(
-            server, host=host, port=port, grace=grace, health=health_servicer, executor=executor
-        )
+        return RunningServer(server, host=host, port=port, grace=grace, health=health_servicer)
 
     async def serve(self, address: str, **options: Unpack[ServeOptions]) -> None:
         """Starts serving and returns once stopped by SIGTERM or SIGINT.
