@@ -36,7 +36,7 @@ from jetactions.v1 import actions_pb2
 from jetbridge import render
 from jetbridge.app import DISCOVERY
 from jetbridge.auth import Authenticator, _digest
-from jetbridge.catalog import Catalog
+from jetbridge.catalog import Catalog, listing_item
 from jetbridge.config import ServiceConfig, Settings
 from jetbridge.errors import BridgeError
 from jetbridge.messages import execute_request, field_options_request
@@ -267,11 +267,16 @@ def test_cached_action_list_body_is_a_fresh_rendering(
     services = [_Listed(f"s{index}", listing) for index, listing in enumerate(found)]
     catalog = Catalog.build(cast(list[Service], services))
     winners: dict[str, actions_pb2.Action] = {}
-    for listing in found:
-        for action in listing.actions:
+    served_by: dict[str, str] = {}
+    for service in services:
+        for action in service.listing.actions:
             winners.setdefault(action.name, action)
+            served_by.setdefault(action.name, service.name)
+    listed = orjson.loads(catalog.action_list_body)
+    # The console's extra key names the winner; the rest is render.action's, byte for byte.
+    assert [item.pop("jetbridge")["service"] for item in listed] == list(served_by.values())
     fresh = orjson.dumps([render.action(action) for action in winners.values()])
-    assert catalog.action_list_body == fresh
+    assert orjson.dumps(listed) == fresh
     # And it is what json_format sees in the protos, field for field.
     for item, action in zip(orjson.loads(catalog.action_list_body), winners.values(), strict=True):
         plain = json_format.MessageToDict(action, preserving_proto_field_name=True)
@@ -292,7 +297,7 @@ async def test_served_action_list_follows_the_catalog(make_bridge: BridgeFactory
     )
     reply = await bridge.send("get_action_list")
     catalog = bridge.server.app[DISCOVERY].catalog
-    expected = [render.action(route.action) for route in catalog.actions.values()]
+    expected = [listing_item(route, catalog.conflicts) for route in catalog.actions.values()]
     assert reply.body == orjson.dumps(expected)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from jetbridge import config, inprocess, server, workers
+from jetbridge import call, config, inprocess, server, workers
 from jetbridge.app import create_app
 from jetbridge.auth import configured_methods
 from jetbridge.catalog import Catalog
@@ -46,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
         help="check an action server against the contract, directly and through a bridge",
     )
+    call.add_commands(commands)
     return parser
 
 
@@ -55,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if arguments[:1] == ["conformance"]:
         raise SystemExit(_conformance(arguments[1:]))
     args = build_parser().parse_args(argv)
+    if args.command in call.COMMANDS:
+        raise SystemExit(_run(call.main(args)))
     try:
         settings = config.load_settings(config.flags_from(args), config_file=args.config)
     except config.ConfigError as error:
