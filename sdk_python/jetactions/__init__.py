@@ -17,17 +17,19 @@ Example:
 ``jetactions.context.current()`` returns the context of the handler call in progress.
 """
 
+from jetactions._version import __version__ as __version__
 from jetactions.action import FieldType, Param
 from jetactions.context import ActionContext, Caller, FieldContext
 from jetactions.errors import ActionError, FieldErrors
 from jetactions.results import File, Option, Result
-from jetactions.server import ActionServer, RunningServer
+from jetactions.server import ActionServer, BindError, RunningServer, SettingsError
 from jetactions.tls import ServerTLS
 
 __all__ = [
     "ActionContext",
     "ActionError",
     "ActionServer",
+    "BindError",
     "Caller",
     "FieldContext",
     "FieldErrors",
@@ -38,4 +40,5 @@ __all__ = [
     "Result",
     "RunningServer",
     "ServerTLS",
+    "SettingsError",
 ]

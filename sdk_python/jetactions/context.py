@@ -42,6 +42,11 @@ class Caller:
     claims: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
+def _request_id(metadata: Mapping[str, str | bytes]) -> str:
+    value = metadata.get("x-request-id", "")
+    return value if isinstance(value, str) else value.decode(errors="replace")
+
+
 def _time_remaining(deadline: float | None) -> float | None:
     if deadline is None:
         return None
@@ -79,6 +84,11 @@ class ActionContext:
         """The first selected id, or None when there is none."""
         return self.ids[0] if self.ids else None
 
+    @property
+    def request_id(self) -> str:
+        """The call's ``x-request-id`` metadata (the bridge sends one per request), or ""."""
+        return _request_id(self.metadata)
+
     def time_remaining(self) -> float | None:
         """Seconds left before the caller's deadline, or None when there is no deadline."""
         return _time_remaining(self.deadline)
@@ -105,6 +115,11 @@ class FieldContext:
     caller: Caller | None = None
     metadata: Mapping[str, str | bytes] = dataclasses.field(default_factory=dict)
     deadline: float | None = None
+
+    @property
+    def request_id(self) -> str:
+        """The call's ``x-request-id`` metadata (the bridge sends one per request), or ""."""
+        return _request_id(self.metadata)
 
     def time_remaining(self) -> float | None:
         """Seconds left before the caller's deadline, or None when there is no deadline."""
