@@ -15,6 +15,8 @@ import weakref
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from jetactions._settings import MissingExtraError
+
 __all__ = ["MetricsEndpoint", "Pool", "RpcMetrics", "rpc_metrics", "serve_metrics"]
 
 # RPC durations from 1 ms to a minute: actions can be slow (exports, mail).
@@ -39,7 +41,7 @@ def _client() -> Any:
     try:
         import prometheus_client
     except ImportError:
-        raise RuntimeError(_INSTALL_HINT) from None
+        raise MissingExtraError(_INSTALL_HINT) from None
     return prometheus_client
 
 
@@ -115,7 +117,7 @@ def rpc_metrics() -> RpcMetrics:
     """The process's metrics, created on first use.
 
     Raises:
-        RuntimeError: prometheus-client is not installed.
+        MissingExtraError: prometheus-client is not installed.
     """
     global _metrics
     with _lock:
@@ -142,7 +144,7 @@ def serve_metrics(host: str, port: int) -> MetricsEndpoint:
     """Serves the default registry on ``host:port`` (port 0 picks one).
 
     Raises:
-        RuntimeError: prometheus-client is not installed.
+        MissingExtraError: prometheus-client is not installed.
         OSError: The port cannot be bound.
     """
     client = _client()

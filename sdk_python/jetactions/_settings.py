@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "OLD_SECRET_ENV",
     "SETTINGS",
+    "MissingExtraError",
     "Setting",
     "Settings",
     "SettingsError",
@@ -32,6 +33,10 @@ LOG_FORMATS = ("text", "json")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 LogFormat = Literal["text", "json"]
+
+
+class MissingExtraError(RuntimeError):
+    """A setting needs an optional extra that is not installed; the message says which."""
 
 
 class SettingsError(ValueError):

@@ -15,6 +15,8 @@ from typing import Any
 
 import grpc
 
+from jetactions._settings import MissingExtraError
+
 __all__ = ["Tracing", "configured", "tracing"]
 
 _INSTALL_HINT = "OTEL_* variables ask for traces: pip install 'jetactions[otel]'"
@@ -51,7 +53,7 @@ class Tracing:
             ``OTEL_RESOURCE_ATTRIBUTES``) names the service.
 
     Raises:
-        RuntimeError: The OpenTelemetry packages are not installed.
+        MissingExtraError: The OpenTelemetry packages are not installed.
     """
 
     def __init__(self, service_name: str, environ: Mapping[str, str]) -> None:
@@ -61,7 +63,7 @@ class Tracing:
             from opentelemetry.sdk.trace import TracerProvider
             from opentelemetry.sdk.trace.export import BatchSpanProcessor
         except ImportError:
-            raise RuntimeError(_INSTALL_HINT) from None
+            raise MissingExtraError(_INSTALL_HINT) from None
         from jetactions._version import __version__
 
         resource = Resource.create()
@@ -111,11 +113,13 @@ def _exporter(environ: Mapping[str, str]) -> Any:
         "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
     )
     if protocol.strip() != "grpc":
-        raise RuntimeError(f"OTLP protocol {protocol!r}: jetactions exports traces over grpc")
+        raise MissingExtraError(
+            f"OTLP protocol {protocol!r}: jetactions exports traces over grpc only"
+        )
     try:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     except ImportError:
-        raise RuntimeError(_INSTALL_HINT) from None
+        raise MissingExtraError(_INSTALL_HINT) from None
     return OTLPSpanExporter()
 
 

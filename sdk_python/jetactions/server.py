@@ -35,7 +35,12 @@ from jetactions._logs import logger
 from jetactions._observe import CallObserver
 from jetactions._pool import HandlerPool
 from jetactions._servicer import SERVICE_NAME, ActionServicer
-from jetactions._settings import DEFAULT_MAX_MESSAGE_BYTES, LogFormat, SettingsError
+from jetactions._settings import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    LogFormat,
+    MissingExtraError,
+    SettingsError,
+)
 from jetactions.action import ActionRegistry
 from jetactions.tls import ServerTLS
 from jetactions.v1 import actions_pb2_grpc
@@ -234,7 +239,7 @@ class ActionServer(ActionRegistry):
         Raises:
             BindError: The address (or the metrics port) cannot be bound.
             SettingsError: ``JETBRIDGE_SECRET`` is set but empty, or the old name is set.
-            RuntimeError: Metrics or traces are asked for and their extra is not installed.
+            MissingExtraError: Metrics or traces are asked for and their extra is missing.
         """
         secret = _secret_from_env(os.environ) if bridge_secret is None else bridge_secret
         host = address.rpartition(":")[0]
@@ -370,27 +375,37 @@ class ActionServer(ActionRegistry):
                 key_file=settings.tls_key_file,
                 client_ca_file=settings.tls_client_ca_file,
             )
-        running = await self.start(address or settings.address, **options)
         loop = asyncio.get_running_loop()
         stops: list[asyncio.Task[None]] = []
+        started: list[RunningServer] = []
+        early: list[signal.Signals] = []
 
         def on_signal(signum: signal.Signals) -> None:
+            if not started:
+                early.append(signum)  # handled once the server has started
+                return
+            running = started[0]
             grace = running.grace if not stops else 0.0
             stops.append(loop.create_task(running._stop(grace, reason=signum.name)))
 
+        # Handlers go in before the "serving on" line: whoever reads it may signal at once.
         handled = (signal.SIGTERM, signal.SIGINT)
         for signum in handled:
             loop.add_signal_handler(signum, on_signal, signum)
         try:
+            running = await self.start(address or settings.address, **options)
+            started.append(running)
+            for signum in early:
+                on_signal(signum)
             await running.wait()
             # wait() returns when the listener closes; let the stop tasks finish their work.
             await asyncio.gather(*stops)
         finally:
             for signum in handled:
                 loop.remove_signal_handler(signum)
-            if not stops:
+            if started and not stops:
                 # Cancelled from outside (not by a signal): don't leave the port bound.
-                await asyncio.shield(running.stop(0))
+                await asyncio.shield(started[0].stop(0))
 
     def run(
         self,
@@ -422,7 +437,7 @@ def exit_on_setup_error(body: Any) -> None:
         body()
     except SettingsError as error:
         problems = error.problems
-    except BindError as error:
+    except (BindError, MissingExtraError) as error:
         problems = [str(error)]
     else:
         return
