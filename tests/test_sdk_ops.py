@@ -685,11 +685,18 @@ async def otlp_receiver() -> AsyncIterator[tuple[Receiver, int]]:
         await server.stop(0)
 
 
-async def test_a_span_per_call_continues_the_callers_trace() -> None:
+@pytest.mark.parametrize(
+    ("service_env", "service_name"), [({}, "ops"), ({"OTEL_SERVICE_NAME": "ops-eu"}, "ops-eu")]
+)
+async def test_a_span_per_call_continues_the_callers_trace(
+    service_env: dict[str, str], service_name: str
+) -> None:
     trace_id, parent_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
     async with otlp_receiver() as (receiver, port):
         env = clean_env(
-            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}", OTEL_BSP_SCHEDULE_DELAY="50"
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+            OTEL_BSP_SCHEDULE_DELAY="50",
+            **service_env,
         )
         async with serving(OPS, "--address", "127.0.0.1:0", env=env) as (process, address):
             async with stub_for(address) as stub:
@@ -729,7 +736,7 @@ async def test_a_span_per_call_continues_the_callers_trace() -> None:
     assert not failed.parent_span_id
     assert failed.status.code == failed.status.STATUS_CODE_ERROR
     service = {item.key: item.value.string_value for item in receiver.resources[0].attributes}
-    assert service["service.name"] == "ops"
+    assert service["service.name"] == service_name
 
 
 # --- docs ----------------------------------------------------------------------------------
@@ -743,7 +750,7 @@ def readme_section() -> str:
 
 
 def test_the_readme_env_table_is_exactly_what_the_sdk_reads() -> None:
-    rows = [line for line in readme_section().splitlines() if line.startswith("| `")]
+    rows = [line for line in readme_section().splitlines() if line.startswith("| `JET")]
     documented_env = {re.findall(r"`(JET[A-Z_]+)`", row)[0] for row in rows}
     documented_flags = {re.findall(r"`(--[a-z-]+)`", row)[0] for row in rows}
     assert documented_env == SETTING_ENV
@@ -757,6 +764,28 @@ def test_the_readme_env_table_is_exactly_what_the_sdk_reads() -> None:
     # ...and the command offers exactly those flags.
     done = run_command(*serve_command("--help"))
     assert set(re.findall(r"(--[a-z-]+) ", done.stdout)) - {"--help"} == documented_flags
+
+
+async def test_the_readme_commands_run() -> None:
+    block = readme_section().split("```sh\n")[1].split("```")[0]
+    commands = block.strip().splitlines()
+    assert commands[-1] == "jetactions --version"
+    env = clean_env(PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    for command in commands[:-1]:
+        # Loopback and port 0 here; the rest of each line runs as documented.
+        command = command.replace("0.0.0.0:50051", "127.0.0.1:0").replace("9464", "0")
+        # exec: the signal must reach the server, not the shell.
+        setup, _, last = command.rpartition("&& ")
+        shell = f"{setup}&& exec env {last}" if setup else f"exec env {last}"
+        process = await Process.start("bash", "-c", shell, env=env)
+        try:
+            await process.wait_for(SERVING)
+            if "--metrics-port" in command:
+                json.loads(process.lines[-1])
+                await process.wait_for(METRICS)
+            assert await process.stop() == 0
+        finally:
+            await process.kill()
 
 
 def test_the_readme_documents_every_metric_and_label() -> None:
