@@ -274,9 +274,17 @@ def test_every_bad_setting_is_named_at_once() -> None:
             {"JETACTIONS_TLS_KEY_FILE": __file__},
             "JETACTIONS_TLS_KEY_FILE needs --tls-cert-file (or JETACTIONS_TLS_CERT_FILE) too",
         ),
+        (
+            {"OTEL_TRACES_EXPORTER": "console"},
+            "OTEL_TRACES_EXPORTER: 'console' is not supported, only otlp",
+        ),
+        (
+            {"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"},
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/json' is not supported, only grpc",
+        ),
     ],
 )
-def test_secret_and_tls_mistakes_refuse_to_start(env: dict[str, str], message: str) -> None:
+def test_secret_tls_and_otel_mistakes_refuse_to_start(env: dict[str, str], message: str) -> None:
     done = run_command(*serve_command(OPS, "--address", "127.0.0.1:0"), env=clean_env(**env))
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"jetactions: {message}"]
@@ -686,15 +694,19 @@ async def otlp_receiver() -> AsyncIterator[tuple[Receiver, int]]:
 
 
 @pytest.mark.parametrize(
-    ("service_env", "service_name"), [({}, "ops"), ({"OTEL_SERVICE_NAME": "ops-eu"}, "ops-eu")]
+    ("endpoint", "service_env", "service_name"),
+    [
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", {}, "ops"),
+        ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", {"OTEL_SERVICE_NAME": "ops-eu"}, "ops-eu"),
+    ],
 )
 async def test_a_span_per_call_continues_the_callers_trace(
-    service_env: dict[str, str], service_name: str
+    endpoint: str, service_env: dict[str, str], service_name: str
 ) -> None:
     trace_id, parent_id = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
     async with otlp_receiver() as (receiver, port):
         env = clean_env(
-            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+            **{endpoint: f"http://127.0.0.1:{port}"},
             OTEL_BSP_SCHEDULE_DELAY="50",
             **service_env,
         )

@@ -81,6 +81,20 @@ class CallObserver(grpc.aio.ServerInterceptor):
     def _observe(self, method: str, behavior: Behavior) -> Behavior:
         metrics, tracing = self._metrics, self._tracing
         span_name = f"{SERVICE_NAME}/{method}"
+        active = None if metrics is None else metrics.active.labels(method)
+        # prometheus-client's labels() takes a lock and builds a key: look each series up once.
+        series: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+        def record(action: str, outcome: str, elapsed: float) -> None:
+            assert metrics is not None
+            found = series.get((action, outcome))
+            if found is None:
+                found = series[(action, outcome)] = (
+                    metrics.duration.labels(method, action, outcome),
+                    metrics.calls.labels(method, action, outcome),
+                )
+            found[0].observe(elapsed)
+            found[1].inc()
 
         async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             metadata = tuple(context.invocation_metadata() or ())
@@ -88,8 +102,8 @@ class CallObserver(grpc.aio.ServerInterceptor):
             action = self._action_label(request)
             token = _logs.bind_call(request_id, action)
             span = tracing.start(span_name, metadata) if tracing is not None else None
-            if metrics is not None:
-                metrics.active.labels(method).inc()
+            if active is not None:
+                active.inc()
             started = time.perf_counter()
             code, outcome = grpc.StatusCode.UNKNOWN, "UNKNOWN"
             try:
@@ -102,10 +116,9 @@ class CallObserver(grpc.aio.ServerInterceptor):
                 raise
             finally:
                 elapsed = time.perf_counter() - started
-                if metrics is not None:
-                    metrics.active.labels(method).dec()
-                    metrics.duration.labels(method, action, outcome).observe(elapsed)
-                    metrics.calls.labels(method, action, outcome).inc()
+                if active is not None:
+                    active.dec()
+                    record(action, outcome, elapsed)
                 if tracing is not None:
                     tracing.end(span, _span_attributes(method, request, request_id, outcome), code)
                 _logs.unbind_call(token)

@@ -15,12 +15,13 @@ from typing import Any
 
 import grpc
 
-from jetactions._settings import MissingExtraError
+from jetactions._settings import MissingExtraError, SettingsError
 
 __all__ = ["Tracing", "configured", "tracing"]
 
 _INSTALL_HINT = "OTEL_* variables ask for traces: pip install 'jetactions[otel]'"
 _ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+_PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
 # Server-side gRPC codes that are the server's fault (OpenTelemetry's RPC conventions).
 _SERVER_ERRORS = frozenset(
     {
@@ -66,12 +67,18 @@ class Tracing:
             raise MissingExtraError(_INSTALL_HINT) from None
         from jetactions._version import __version__
 
-        resource = Resource.create()
-        if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
-            resource = resource.merge(Resource.create({"service.name": service_name}))
-        self._provider = TracerProvider(resource=resource)
-        self._provider.add_span_processor(BatchSpanProcessor(_exporter(environ)))
-        trace.set_tracer_provider(self._provider)
+        installed = trace.get_tracer_provider()
+        if isinstance(installed, trace.ProxyTracerProvider):
+            resource = Resource.create()
+            if str(resource.attributes.get("service.name", "")).startswith("unknown_service"):
+                resource = resource.merge(Resource.create({"service.name": service_name}))
+            provider = TracerProvider(resource=resource)
+            provider.add_span_processor(BatchSpanProcessor(_exporter(environ)))
+            trace.set_tracer_provider(provider)
+            self._provider: Any = provider
+        else:
+            # The application set up OpenTelemetry itself: its provider and exporters serve.
+            self._provider = installed
         self._tracer = self._provider.get_tracer("jetactions", __version__)
         self._trace = trace
         self._propagate = propagate
@@ -105,17 +112,19 @@ class Tracing:
 
     def flush(self, timeout_s: float) -> None:
         """Exports the spans still buffered (on stop; the provider also flushes at exit)."""
-        self._provider.force_flush(int(timeout_s * 1000))
+        flush = getattr(self._provider, "force_flush", None)
+        if flush is not None:
+            flush(int(timeout_s * 1000))
 
 
 def _exporter(environ: Mapping[str, str]) -> Any:
-    protocol = environ.get(
-        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", environ.get("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
-    )
-    if protocol.strip() != "grpc":
-        raise MissingExtraError(
-            f"OTLP protocol {protocol!r}: jetactions exports traces over grpc only"
-        )
+    exporter = environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower()
+    if exporter != "otlp":
+        raise SettingsError([f"OTEL_TRACES_EXPORTER: {exporter!r} is not supported, only otlp"])
+    name = next((name for name in _PROTOCOLS if name in environ), "OTEL_EXPORTER_OTLP_PROTOCOL")
+    protocol = environ.get(name, "grpc").strip()
+    if protocol != "grpc":
+        raise SettingsError([f"{name}: {protocol!r} is not supported, only grpc"])
     try:
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
     except ImportError:
