@@ -435,7 +435,9 @@ async def test_request_id_reaches_the_context_and_the_log_lines() -> None:
             )
             assert json_format.MessageToDict(reply.result.extra) == {"request_id": "req-1"}
             await process.wait_for(re.compile("handling whoami"))
-            assert process.lines[-1].endswith("handling whoami action=whoami request_id=req-1")
+            assert process.lines[-1].endswith(
+                " INFO ops: handling whoami action=whoami request_id=req-1"
+            )
 
             reply = await stub.ExecuteAction(
                 execute("sync_users", model="users", ids=[1, 2]),

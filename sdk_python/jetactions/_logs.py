@@ -3,7 +3,8 @@ JSON, and the request id and action of the call in progress on every line logged
 
 Every SDK module logs through the ``jetactions`` logger; its filter copies the call's
 ``request_id`` and ``action`` onto each record, so an application's own formatter can show
-them too (``%(request_id)s``).
+them too (``%(request_id)s``). The default handler has the same filter, so lines that handlers
+log with their own loggers carry them as well.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ class _CallFilter(logging.Filter):
         return True
 
 
-logger.addFilter(_CallFilter())
+_call_filter = _CallFilter()
+logger.addFilter(_call_filter)
 
 
 class TextFormatter(logging.Formatter):
@@ -105,6 +107,8 @@ def configure(log_format: LogFormat, level: str) -> bool:
         return False
     handler = logging.StreamHandler()
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    # On the handler too: the application's own lines logged during a call get the ids.
+    handler.addFilter(_call_filter)
     root.addHandler(handler)
     root.setLevel(log_level_number(level))
     return True

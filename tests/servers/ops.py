@@ -10,7 +10,7 @@ import logging
 
 from jetactions import ActionContext, ActionServer, FieldContext, FieldErrors, File, Option
 
-log = logging.getLogger("jetactions")
+log = logging.getLogger("ops")
 
 
 def build() -> ActionServer:
