@@ -1010,7 +1010,7 @@ def test_public_api_is_complete_and_sorted() -> None:
     exported = jetactions.__all__
     assert exported == sorted(exported)
     public = {name for name in dir(jetactions) if not name.startswith("_")}
-    modules = {"action", "cli", "context", "errors", "results", "server", "testing", "tls", "v1"}
+    modules = {"action", "context", "errors", "results", "server", "testing", "tls", "v1"}
     assert public - modules == set(exported)
     for name in exported:
         assert getattr(jetactions, name).__doc__, f"{name} needs a docstring"

@@ -17,19 +17,17 @@ Example:
 ``jetactions.context.current()`` returns the context of the handler call in progress.
 """
 
-from jetactions._version import __version__ as __version__
 from jetactions.action import FieldType, Param
 from jetactions.context import ActionContext, Caller, FieldContext
 from jetactions.errors import ActionError, FieldErrors
 from jetactions.results import File, Option, Result
-from jetactions.server import ActionServer, BindError, RunningServer, SettingsError
+from jetactions.server import ActionServer, RunningServer
 from jetactions.tls import ServerTLS
 
 __all__ = [
     "ActionContext",
     "ActionError",
     "ActionServer",
-    "BindError",
     "Caller",
     "FieldContext",
     "FieldErrors",
@@ -40,5 +38,7 @@ __all__ = [
     "Result",
     "RunningServer",
     "ServerTLS",
-    "SettingsError",
 ]
+
+# Not in __all__: a module attribute, read as jetactions.__version__.
+from jetactions._version import __version__ as __version__

@@ -1,3 +1,5 @@
-"""The version of the jetactions distribution: its one source (pyproject reads it too)."""
+"""The installed jetactions distribution's version: pyproject.toml is its one source."""
 
-__version__ = "0.1.0"
+import importlib.metadata
+
+__version__ = importlib.metadata.version("jetactions")

@@ -42,15 +42,15 @@ class Caller:
     claims: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
-def _request_id(metadata: Mapping[str, str | bytes]) -> str:
-    value = metadata.get("x-request-id", "")
-    return value if isinstance(value, str) else value.decode(errors="replace")
-
-
 def _time_remaining(deadline: float | None) -> float | None:
     if deadline is None:
         return None
     return max(0.0, deadline - time.monotonic())
+
+
+def _request_id(metadata: Mapping[str, str | bytes]) -> str:
+    value = metadata.get("x-request-id", "")
+    return value if isinstance(value, str) else value.decode(errors="replace")
 
 
 @dataclass(frozen=True)
