@@ -364,14 +364,21 @@ async def test_log_level_from_the_environment_hides_info_lines() -> None:
         await process.kill()
 
 
-async def test_tls_and_mutual_tls_from_the_environment(tmp_path: Path) -> None:
+@pytest.mark.parametrize("source", ["environment", "flags"])
+async def test_mutual_tls_from_the_environment_or_flags(tmp_path: Path, source: str) -> None:
     pki = make_pki(tmp_path)
-    env = clean_env(
-        JETACTIONS_TLS_CERT_FILE=str(pki.server_cert),
-        JETACTIONS_TLS_KEY_FILE=str(pki.server_key),
-        JETACTIONS_TLS_CLIENT_CA_FILE=str(pki.ca),
-    )
-    async with serving(OPS, "--address", "127.0.0.1:0", env=env) as (_, address):
+    files = {
+        "JETACTIONS_TLS_CERT_FILE": str(pki.server_cert),
+        "JETACTIONS_TLS_KEY_FILE": str(pki.server_key),
+        "JETACTIONS_TLS_CLIENT_CA_FILE": str(pki.ca),
+    }
+    env, flags = clean_env(**files), []
+    if source == "flags":
+        env = clean_env()
+        for setting in SETTINGS:
+            if setting.env in files:
+                flags += [setting.flag, files[setting.env]]
+    async with serving(OPS, "--address", "127.0.0.1:0", *flags, env=env) as (_, address):
         name = {"grpc.ssl_target_name_override": "ops.test"}
         with_client = grpc.ssl_channel_credentials(
             pki.ca.read_bytes(), pki.client_key.read_bytes(), pki.client_cert.read_bytes()
