@@ -3,11 +3,15 @@
 Each worker is a whole bridge (its own event loop, gRPC channels and discovery), listening with
 SO_REUSEPORT so that the kernel spreads connections over them; the bridge keeps no state a
 request depends on, so any worker can answer any request. The supervisor only starts workers,
-restarts one that dies, and passes SIGTERM/SIGINT on so that every worker drains.
+restarts one that dies, and passes SIGTERM/SIGINT on so that every worker drains. A worker
+that exits with code 2 cannot start (its port is taken, a setting is wrong): restarting it would
+spin, so the supervisor stops every worker and exits 2 too. Workers ask the kernel to end them
+when the supervisor dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG), so none is left behind.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -22,7 +26,10 @@ log = logging.getLogger(__name__)
 WORKER_ENV = "JETBRIDGE_WORKER"
 """Set in a worker's environment (its index); a worker never starts workers of its own."""
 
+CANNOT_START = 2
+"""A worker's exit code when it cannot start; the supervisor then stops, with the same code."""
 _RESTART_PAUSE = 1.0
+_PR_SET_PDEATHSIG = 1
 
 
 def is_worker() -> bool:
@@ -41,8 +48,14 @@ def supervise(argv: Sequence[str], workers: int, shutdown_timeout: float) -> int
     signal.signal(signal.SIGINT, on_signal)
     children = [_start(argv, index) for index in range(workers)]
     log.info("started %d workers: pids %s", workers, [child.pid for child in children])
-    while not stopping:
+    failed = 0
+    while not stopping and not failed:
         for index, child in enumerate(children):
+            if child.poll() == CANNOT_START:
+                log.error("worker %d cannot start (see above); stopping", index)
+                failed = CANNOT_START
+                stopping.append(signal.SIGTERM)
+                break
             if child.poll() is not None and not stopping:
                 log.error(
                     "worker %d (pid %d) exited with %s; restarting",
@@ -58,12 +71,25 @@ def supervise(argv: Sequence[str], workers: int, shutdown_timeout: float) -> int
             child.send_signal(stopping[0])
     deadline = time.monotonic() + shutdown_timeout + 5
     codes = [_wait(child, deadline) for child in children]
-    return 0 if all(code == 0 for code in codes) else 1
+    return failed or (0 if all(code == 0 for code in codes) else 1)
 
 
 def _start(argv: Sequence[str], index: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, WORKER_ENV: str(index)}
-    return subprocess.Popen([sys.executable, "-m", "jetbridge", *argv], env=env)
+    supervisor = os.getpid()
+
+    def die_with_supervisor() -> None:
+        """In the child before exec: SIGTERM it when the supervisor dies (Linux only)."""
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != supervisor:  # it died before the request took effect
+            os._exit(1)
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "jetbridge", *argv], env=env, preexec_fn=die_with_supervisor
+    )
 
 
 def _wait(child: subprocess.Popen[bytes], deadline: float) -> int:
