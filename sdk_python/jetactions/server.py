@@ -21,7 +21,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, TypedDict, Unpack
 
@@ -430,7 +430,7 @@ class ActionServer(ActionRegistry):
 _TLS_FIELDS = ("tls_cert_file", "tls_key_file", "tls_client_ca_file")
 
 
-def exit_on_setup_error(body: Any) -> None:
+def exit_on_setup_error(body: Callable[[], None]) -> None:
     """Runs ``body``; settings it refuses or an address it cannot bind end the process with
     status 2 and one ``jetactions: ...`` line each on stderr (a traceback would bury them)."""
     try:
