@@ -85,7 +85,10 @@ def _import(module_ref: str) -> ModuleType:
         path = Path(module_ref).resolve()
         if not path.is_file():
             raise AppLoadError(f"no such file {module_ref!r}")
-        spec = importlib.util.spec_from_file_location(path.stem, path)
+        # Named after the file, as its siblings would import it, unless that name is taken
+        # (a file called json.py must not replace the json module).
+        name = path.stem if path.stem not in sys.modules else f"_jetactions_app_{path.stem}"
+        spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
             raise AppLoadError(f"cannot import {module_ref!r}")
         sys.path.insert(0, str(path.parent))
