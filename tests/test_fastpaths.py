@@ -51,7 +51,7 @@ scalars = (
     | st.booleans()
     | text
     | st.integers(min_value=-(2**53), max_value=2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(min_value=-(2.0**53), max_value=2.0**53)
 )
 json_values = st.recursive(
     scalars,

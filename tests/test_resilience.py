@@ -257,7 +257,9 @@ async def test_a_busy_service_refuses_at_once_instead_of_queueing(
 async def test_file_results_up_to_the_message_limit(
     make_bridge: BridgeFactory, billing: ActionServerProcess
 ) -> None:
-    bridge = await make_bridge(service("billing", billing), max_message_bytes=2 * 1024 * 1024)
+    bridge = await make_bridge(
+        service("billing", billing), max_message_bytes=2 * 1024 * 1024, max_body_bytes=512 * 1024
+    )
     fits = await bridge.send("execute_action", {"name": "big_file", "params": {"size": 1_500_000}})
     assert fits.status == 200
     assert len(fits.body) == 1_500_000

@@ -37,6 +37,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import jetactions
 from jetactions._settings import OLD_SECRET_ENV, SETTINGS
+from jetactions.sync_pool import DEFAULT_SYNC_WORKERS
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -589,8 +590,9 @@ async def test_metrics_count_every_call_with_bounded_labels() -> None:
     assert samples[(count, labels(rpc_method="ListActions", action="", outcome="OK"))] == 1
     assert all("no_such_action" not in str(key) for key in samples), "unknown names make no series"
     assert samples[("rpc_server_active_requests", labels(rpc_method="ExecuteAction"))] == 0
-    assert samples[("jetactions_handler_pool_size", labels(server="ops"))] >= 1
+    assert samples[("jetactions_handler_pool_size", labels(server="ops"))] == DEFAULT_SYNC_WORKERS
     assert samples[("jetactions_handler_pool_busy", labels(server="ops"))] == 0
+    assert samples[("jetactions_handler_pool_stuck", labels(server="ops"))] == 0
 
 
 async def test_metrics_count_calls_the_secret_check_refuses() -> None:

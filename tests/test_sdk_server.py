@@ -233,6 +233,40 @@ async def test_message_size_limit_is_enforced_both_ways() -> None:
         assert raised.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+async def test_oversize_answer_names_the_send_limit() -> None:
+    # gRPC itself would only reset the stream; the caller must learn why, and whose limit.
+    app = ActionServer(name="big")
+
+    @app.common_action
+    async def report(ctx: ActionContext, size: int) -> dict[str, str]:
+        return {"text": "x" * size}
+
+    async with serving(app, max_message_bytes=4096) as running, connect(running) as channel:
+        stub = actions_pb2_grpc.ActionServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.ExecuteAction(execute("report", inputs={"size": 5000}))
+    assert raised.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert raised.value.details() == (
+        "action 'report' returned 5025 bytes, more than this action server's send limit of "
+        "4096 bytes (max_message_bytes, JETACTIONS_MAX_MESSAGE_BYTES)"
+    )
+
+
+async def test_declared_timeout_bounds_the_run_over_the_network() -> None:
+    app = ActionServer()
+
+    @app.common_action(timeout=0.2)
+    async def slow(ctx: ActionContext) -> None:
+        await asyncio.sleep(30)
+
+    async with serving(app) as running, connect(running) as channel:
+        stub = actions_pb2_grpc.ActionServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.ExecuteAction(execute("slow"), timeout=20)
+    assert raised.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert raised.value.details() == "action 'slow' did not finish within its timeout of 0.2 s"
+
+
 async def test_second_bind_of_a_port_fails_unless_reuse_port() -> None:
     async with serving(ActionServer(), health=False, reflection=False) as first:
         with pytest.raises(RuntimeError, match=r"cannot listen on 127\.0\.0\.1:\d+: Address"):

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from jetbridge import config, conformance, inprocess, server, workers
+from jetbridge import config, inprocess, server, workers
 from jetbridge.app import create_app
 from jetbridge.auth import configured_methods
 from jetbridge.catalog import Catalog
@@ -40,16 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
         ("actions", "print the merged action table"),
     ):
         config.add_flags(commands.add_parser(name, help=help))
-    conformance.add_command(commands)
+    # Listed here for --help only: main() hands its arguments to the suite's own parser.
+    commands.add_parser(
+        "conformance",
+        add_help=False,
+        help="check an action server against the contract, directly and through a bridge",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the `jetbridge` command."""
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    if arguments[:1] == ["conformance"]:
+        raise SystemExit(_conformance(arguments[1:]))
     args = build_parser().parse_args(argv)
-    if args.command == "conformance":
-        # Needs no bridge settings: it starts its own bridge in front of one server.
-        raise SystemExit(_run(conformance.main(args)))
     try:
         settings = config.load_settings(config.flags_from(args), config_file=args.config)
     except config.ConfigError as error:
@@ -67,6 +72,22 @@ def main(argv: Sequence[str] | None = None) -> None:
         _run(serve(settings))
     else:
         raise SystemExit(_run(report(settings, args.command)))
+
+
+def _conformance(arguments: Sequence[str]) -> int | None:
+    """`jetbridge conformance`: a distribution of its own, imported only for this command."""
+    try:
+        from jetconformance import cli
+    except ModuleNotFoundError as error:
+        if error.name != "jetconformance":
+            raise
+        print(
+            "jetbridge: the conformance suite is not installed: pip install jetbridge[conformance]",
+            file=sys.stderr,
+        )
+        return 2
+    # Needs no bridge settings: it starts its own bridge in front of one server.
+    return _run(cli.main(arguments))
 
 
 def _run(main: Coroutine[Any, Any, int | None]) -> int | None:

@@ -126,8 +126,8 @@ class Service:
         self._placeholder = f"service-{index + 1}"
         self.channel: grpc.aio.Channel
         self._idempotent_channel: grpc.aio.Channel
-        self.stub: actions_pb2_grpc.ActionServiceStub | inprocess.InProcessStub
-        self.idempotent_stub: actions_pb2_grpc.ActionServiceStub | inprocess.InProcessStub
+        self.stub: actions_pb2_grpc.ActionServiceStub
+        self.idempotent_stub: actions_pb2_grpc.ActionServiceStub
         if inprocess.is_inprocess(config.target):
             # A Python ActionServer loaded into this process: one servicer, no network.
             self.channel, self.stub = inprocess.connect(config.target)

@@ -26,7 +26,8 @@ _INSTALL_HINT = "metrics need prometheus-client: pip install 'jetactions[metrics
 
 
 class Pool(Protocol):
-    """What the pool collector reads from a sync handler pool."""
+    """What the pool collector reads from a sync handler pool (``jetactions.SyncPool``); a
+    ``stuck`` count is read too when the pool has one."""
 
     @property
     def size(self) -> int:

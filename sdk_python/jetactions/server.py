@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import socket
 import sys
@@ -33,7 +34,6 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 from jetactions import _logs, _metrics, _secret, _settings, _tracing
 from jetactions._logs import logger
 from jetactions._observe import CallObserver
-from jetactions._pool import HandlerPool
 from jetactions._servicer import SERVICE_NAME, ActionServicer
 from jetactions._settings import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -42,6 +42,7 @@ from jetactions._settings import (
     SettingsError,
 )
 from jetactions.action import ActionRegistry
+from jetactions.sync_pool import DEFAULT_SYNC_WORKERS, SyncPool
 from jetactions.tls import ServerTLS
 from jetactions.v1 import actions_pb2_grpc
 
@@ -91,7 +92,6 @@ class RunningServer:
         port: int,
         grace: float,
         health: Any,
-        executor: HandlerPool,
         metrics: _metrics.MetricsEndpoint | None = None,
         tracing: _tracing.Tracing | None = None,
     ) -> None:
@@ -101,7 +101,6 @@ class RunningServer:
         self._port = port
         self._grace = grace
         self._health = health
-        self._executor = executor
         self._metrics = metrics
         self._tracing = tracing
         self._stopping = False
@@ -153,9 +152,9 @@ class RunningServer:
                 # replicas within milliseconds; calls they already sent still arrive and
                 # are served instead of being cancelled by the stop.
                 await asyncio.sleep(min(DRAIN_DELAY, grace / 2))
+        # Sync handlers still running past the grace are cancelled calls of the sync pool's
+        # daemon threads: they do not keep the process alive.
         await self._server.stop(grace)
-        # Sync handlers still running past the grace cannot be interrupted; don't wait.
-        self._executor.shutdown(wait=False, cancel_futures=True)
         if self._stopped:
             return
         self._stopped = True
@@ -181,6 +180,9 @@ class RunningServer:
         await self.stop()
 
 
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
 class ActionServer(ActionRegistry):
     """An action server: the actions declared on it, served over gRPC.
 
@@ -189,12 +191,23 @@ class ActionServer(ActionRegistry):
     (returns at once, for tests and embedding).
 
     Args:
-        name: A name for logs.
+        name: The server's name: sent to the bridge in ListActions (Jet users see it in
+            messages) and used in logs; letters, digits, ``_``, ``.`` and ``-``.
+        sync_workers: The most sync handlers that run at once (see ``sync_pool``).
+
+    Raises:
+        ValueError: An invalid name or ``sync_workers`` below 1.
     """
 
-    def __init__(self, name: str = "actions") -> None:
+    def __init__(self, name: str = "actions", *, sync_workers: int = DEFAULT_SYNC_WORKERS) -> None:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ValueError(
+                f"ActionServer name {name!r} must be 1 to 64 letters, digits, '_', '.' or '-'"
+            )
         super().__init__()
         self.name = name
+        self.sync_pool = SyncPool(sync_workers, name=name)
+        """Runs the sync handlers; ``sync_pool.stuck`` counts those that hang."""
 
     def __repr__(self) -> str:
         return f"ActionServer(name={self.name!r}, actions={list(self.actions)!r})"
@@ -277,10 +290,13 @@ class ActionServer(ActionRegistry):
         server = grpc.aio.server(interceptors=interceptors, options=options)
         # Registrations after this point would not be served: make them fail loudly.
         self.freeze(f"server {self.name!r} has started")
-        executor = HandlerPool(self.name)
-        actions_pb2_grpc.add_ActionServiceServicer_to_server(
-            ActionServicer(self, executor=executor), server
+        servicer = ActionServicer(
+            self,
+            server_name=self.name,
+            sync_pool=self.sync_pool,
+            max_message_bytes=max_message_bytes,
         )
+        actions_pb2_grpc.add_ActionServiceServicer_to_server(servicer, server)
         services = [SERVICE_NAME]
         health_servicer = None
         if health:
@@ -298,15 +314,13 @@ class ActionServer(ActionRegistry):
             else:
                 port = server.add_secure_port(address, tls.credentials())
         except RuntimeError:
-            executor.shutdown(wait=False)
             raise BindError(f"cannot listen on {address}") from None
         endpoint = None
         if metrics is not None and metrics_port is not None:
-            metrics.watch_pool(executor, self.name)
+            metrics.watch_pool(self.sync_pool, self.name)
             try:
                 endpoint = _metrics.serve_metrics(_bare_host(host), metrics_port)
             except OSError as error:
-                executor.shutdown(wait=False)
                 await server.stop(0)
                 reason = error.strerror or str(error)
                 where = f"{host}:{metrics_port}"
@@ -330,7 +344,6 @@ class ActionServer(ActionRegistry):
             port=port,
             grace=grace,
             health=health_servicer,
-            executor=executor,
             metrics=endpoint,
             tracing=tracing,
         )
