@@ -49,3 +49,6 @@ __all__ = [
     "ServerTLS",
     "SyncPool",
 ]
+
+# Not in __all__: a module attribute, read as jetactions.__version__.
+from jetactions._version import __version__ as __version__
