@@ -29,7 +29,7 @@ RUN python -m venv .venv \
  && .venv/bin/pip install --quiet $(grep -E '^(build|hatchling|twine|packaging)==' requirements-dev.txt)
 # Exactly CI's wheel step; it leaves the tested sdists and wheels in /dist.
 RUN DIST=/dist scripts/smoke-wheels
-RUN scripts/install-wheels /dist /opt/jetactions 'jetactions[speed]'
+RUN scripts/install-wheels /dist /opt/jetactions 'jetactions[speed,metrics]'
 
 # The final stage: the base image, the venv and the application code, nothing else.
 FROM ${PYTHON_IMAGE}

@@ -258,3 +258,52 @@ def _gone(pid: int) -> bool:
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
     return True
+
+
+async def test_idle_sockets_beyond_the_fd_limit_do_not_lock_clients_out(
+    shop: ActionServerProcess,
+) -> None:
+    # A hard limit of 200 open files: the bridge caps itself at 136 connections, and 300 idle
+    # sockets (more than the process could ever hold) still leave room for a real client.
+    port = free_port()
+    process = _start_with_fd_limit(200, port, shop)
+    url = f"http://127.0.0.1:{port}"
+    idle: list[asyncio.StreamWriter] = []
+    try:
+        await wait_up(url)
+        for _ in range(300):
+            idle.append((await asyncio.open_connection("127.0.0.1", port))[1])
+        async with aiohttp.ClientSession() as session:
+            body = {"name": "execute_action", "params": {"name": "refresh_stats"}}
+            async with session.post(url + "/api/messages/", json=body) as response:
+                assert response.status == 200
+                assert await response.json() == {"result": True}
+    finally:
+        for writer in idle:
+            writer.close()
+        process.send_signal(signal.SIGTERM)
+        output = (await asyncio.to_thread(process.communicate, timeout=30))[0].decode()
+    assert "up to 136 connections, 200 file descriptors" in output
+    assert "connection limit reached" in output
+    assert "Too many open files" not in output
+
+
+def _start_with_fd_limit(
+    limit: int, port: int, shop: ActionServerProcess
+) -> subprocess.Popen[bytes]:
+    command = [
+        "prlimit",
+        f"--nofile={limit}:{limit}",
+        sys.executable,
+        "-m",
+        "jetbridge",
+        "serve",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--disable-auth",
+        "--service",
+        f"shop={shop.address}",
+    ]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

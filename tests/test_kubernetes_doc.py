@@ -9,15 +9,15 @@ real bridge and name the SDK's health service.
 from __future__ import annotations
 
 import argparse
-import importlib
 import re
 from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml  # type: ignore[import-untyped]
 
 from jetactions._servicer import SERVICE_NAME
+from jetactions._settings import SETTINGS as SDK_SETTINGS
+from jetactions.cli import parser as sdk_parser
 from jetbridge.cli import build_parser
 from jetbridge.config import CONFIG_ENV, SERVICES_ENV, declared, flags_from, load_settings
 from tests.conftest import ROOT, ActionServerProcess, BridgeFactory, service
@@ -28,20 +28,6 @@ DOC = (ROOT / "docs" / "kubernetes.md").read_text(encoding="utf-8")
 # here: once its branch is merged the test says so, and the entry must be removed (then the
 # name is checked like every other).
 PENDING_BRIDGE = {"--metrics-port": "obs-bridge", "JETBRIDGE_METRICS_PORT": "obs-bridge"}
-# The SDK's settings (sdk-ops builds `jetactions serve` and jetactions._settings). Until that is
-# merged, SDK names are held to the list every SDK agreed on (/work/shared's HELPERS brief).
-AGREED_SDK_ENV = {
-    "JETACTIONS_ADDRESS",
-    "JETBRIDGE_SECRET",
-    "JETACTIONS_TLS_CERT_FILE",
-    "JETACTIONS_TLS_KEY_FILE",
-    "JETACTIONS_TLS_CLIENT_CA_FILE",
-    "JETACTIONS_MAX_MESSAGE_BYTES",
-    "JETACTIONS_GRACE",
-    "JETACTIONS_LOG_FORMAT",
-    "JETACTIONS_LOG_LEVEL",
-    "JETACTIONS_METRICS_PORT",
-}
 
 
 def manifests() -> list[dict[str, Any]]:
@@ -67,14 +53,9 @@ def environment(container: dict[str, Any]) -> dict[str, str]:
     return {e["name"]: str(e.get("value", "from-a-secret")) for e in container.get("env", [])}
 
 
-def sdk_settings() -> tuple[set[str], argparse.ArgumentParser | None]:
-    """The SDK's environment names and `jetactions` parser, or the agreed names before them."""
-    try:
-        settings: Any = importlib.import_module("jetactions._settings")
-        cli: Any = importlib.import_module("jetactions.cli")
-    except ModuleNotFoundError:
-        return AGREED_SDK_ENV, None
-    return {s.env for s in settings.SETTINGS}, cli.parser()
+def sdk_environment() -> set[str]:
+    """Every environment variable the Python SDK reads."""
+    return {s.env for s in SDK_SETTINGS}
 
 
 def bridge_environment() -> set[str]:
@@ -123,7 +104,7 @@ def test_the_bridge_container_runs_a_real_command_with_valid_settings() -> None:
 
 def test_every_environment_variable_is_one_that_is_read() -> None:
     bridge_env = bridge_environment() | set(PENDING_BRIDGE)
-    sdk_env, _ = sdk_settings()
+    sdk_env = sdk_environment()
     (bridge,) = containers("jetbridge")
     assert set(environment(bridge)) <= bridge_env
     (shop,) = containers("shop")
@@ -137,10 +118,8 @@ def test_the_action_server_runs_the_sdk_command() -> None:
     (shop,) = containers("shop")
     command = [str(c) for c in shop["command"]]
     assert command == ["jetactions", "serve", "shop:app", "--address", "0.0.0.0:50051"]
-    _, parser = sdk_settings()
-    if parser is None:
-        pytest.xfail("`jetactions serve` is sdk-ops' part of issue 13, not merged here yet")
-    parser.parse_args(command[1:])
+    args = sdk_parser().parse_args(command[1:])
+    assert args.command == "serve"
 
 
 def test_the_grpc_probe_names_the_sdk_health_service() -> None:

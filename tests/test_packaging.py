@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 import jetactions
 import jetbridge
@@ -55,13 +56,16 @@ def test_every_direct_import_is_a_declared_dependency(name: str) -> None:
     assert isinstance(meta["dependencies"], list)
     extras = meta.get("optional-dependencies", {})
     assert isinstance(extras, dict)
-    declared = {Requirement(r).name.lower() for r in meta["dependencies"]}
-    declared |= {Requirement(r).name.lower() for e in extras.values() for r in e}
+    declared = {canonicalize_name(Requirement(r).name) for r in meta["dependencies"]}
+    declared |= {canonicalize_name(Requirement(r).name) for e in extras.values() for r in e}
     distributions = importlib.metadata.packages_distributions()
     first_party = {name: name for name in PACKAGES}
     missing = {}
     for module in imported_modules(PACKAGES[name] / name):
-        owners = {d.lower() for d in distributions.get(module, [first_party.get(module, module)])}
+        owners = {
+            canonicalize_name(d)
+            for d in distributions.get(module, [first_party.get(module, module)])
+        }
         if module != name and not owners & declared:
             missing[module] = sorted(owners)
     assert not missing, f"{name} imports these without declaring them: {missing}"

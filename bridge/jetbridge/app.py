@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import hdrs, http_exceptions, web
 
-from jetbridge import __version__, render
+from jetbridge import __version__, console, render
 from jetbridge.auth import Authenticator
 from jetbridge.config import Settings
 from jetbridge.cors import cors_headers, cors_middleware, preflight
@@ -64,6 +64,8 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    if settings.console:
+        console.add_routes(app)
     return app
 
 
@@ -234,6 +236,8 @@ async def _index(request: web.Request) -> web.Response:
         "services": [{"name": s.name, "state": s.state.value} for s in services],
         "actions": len(discovery.catalog.actions),
     }
+    if settings.console:
+        body["console_url"] = console.PATH
     warnings = []
     if settings.disable_auth:
         warnings.append(

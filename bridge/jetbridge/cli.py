@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from jetactions import __version__ as jetactions_version
-from jetbridge import __version__, config, inprocess, server, workers
+from jetbridge import __version__, call, config, inprocess, server, workers
 from jetbridge.app import create_app
 from jetbridge.auth import configured_methods
 from jetbridge.catalog import Catalog
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
         help="check an action server against the contract, directly and through a bridge",
     )
+    call.add_commands(commands)
     return parser
 
 
@@ -61,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if arguments[:1] == ["conformance"]:
         raise SystemExit(_conformance(arguments[1:]))
     args = build_parser().parse_args(argv)
+    if args.command in call.COMMANDS:
+        raise SystemExit(_run(call.main(args)))
     try:
         settings = config.load_settings(config.flags_from(args), config_file=args.config)
     except config.ConfigError as error:

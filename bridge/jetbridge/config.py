@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
@@ -437,6 +438,13 @@ class Settings:
     cors_max_age: int = _setting(
         86_400, "JETBRIDGE_CORS_MAX_AGE", _positive_int, "preflight cache, s"
     )
+    # The local console at /console/ (jetbridge.console).
+    console: bool = _setting(
+        False,
+        "JETBRIDGE_CONSOLE",
+        _bool,
+        "serve the console at /console/ (a loopback address only, unless authentication is on)",
+    )
 
     def __post_init__(self) -> None:
         problems = []
@@ -457,6 +465,12 @@ class Settings:
                 "max_message_bytes must be at least twice max_body_bytes plus 64 KiB, or a "
                 "large accepted body could not be sent on to the action server"
             )
+        if self.console and self.disable_auth and not _is_loopback(self.address):
+            problems.append(
+                f"console (JETBRIDGE_CONSOLE): refused on {self.address}, which is not a "
+                "loopback address, while authentication is disabled: listen on 127.0.0.1 or "
+                "turn authentication on"
+            )
         if problems:
             raise ConfigError(problems)
 
@@ -466,6 +480,15 @@ class Settings:
             if service.name == name:
                 return service
         raise KeyError(name)
+
+
+def _is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def declared() -> dict[str, Setting]:

@@ -130,6 +130,9 @@ class Router:
             self.discovery.check_soon(service)
         if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "message larger than max" in details:
             return _size_failure(service.name, details, request.ByteSize())
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED and "send limit" in details:
+            # The SDKs' words for an answer over their own limit: their failure, not a 429.
+            return server_failed(service.name, bounded(details))
         return grpc_error(service.name, code, details)
 
 

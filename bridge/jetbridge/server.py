@@ -53,34 +53,48 @@ def _refusal(exc: BaseException | None) -> tuple[int, str]:
 
 
 class _Protocol(web_protocol.RequestHandler):
-    """aiohttp's request handler with JSON refusals and a connection cap."""
+    """aiohttp's request handler with JSON refusals and a connection cap.
+
+    At the cap, a new connection takes the place of the oldest idle one (no request in
+    progress: kept alive, or still sending its headers), as nginx does with keep-alive
+    connections; only when every connection is busy is the new one refused. So a flood of idle
+    sockets cannot lock real clients out.
+    """
 
     bridge_settings: Settings
-    open_connections = 0
     max_connections = 0
+    open: dict[_Protocol, None]  # insertion-ordered: the oldest first
     _refused_logged_at = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         cls = type(self)
-        if cls.max_connections and cls.open_connections >= cls.max_connections:
-            now = time.monotonic()
-            if now - cls._refused_logged_at > _REFUSED_LOG_INTERVAL:
-                cls._refused_logged_at = now
-                log.warning(
-                    "connection limit reached (%d open): refusing new connections; raise the "
-                    "file-descriptor limit (ulimit -n) or add workers",
-                    cls.open_connections,
-                )
-            transport.close()
-            self._counted = False
-            return
-        cls.open_connections += 1
+        if cls.max_connections and len(cls.open) >= cls.max_connections:
+            idle = next((p for p in cls.open if not p._request_in_progress), None)
+            cls._log_full()
+            if idle is None:
+                transport.close()
+                self._counted = False
+                return
+            idle.force_close()
+            cls.open.pop(idle, None)
+        cls.open[self] = None
         self._counted = True
         super().connection_made(transport)
 
+    @classmethod
+    def _log_full(cls) -> None:
+        now = time.monotonic()
+        if now - cls._refused_logged_at > _REFUSED_LOG_INTERVAL:
+            cls._refused_logged_at = now
+            log.warning(
+                "connection limit reached (%d open): closing idle connections for new ones; "
+                "raise the file-descriptor limit (ulimit -n) or add workers",
+                len(cls.open),
+            )
+
     def connection_lost(self, exc: BaseException | None) -> None:
         if getattr(self, "_counted", False):
-            type(self).open_connections -= 1
+            type(self).open.pop(self, None)
             self._counted = False
             super().connection_lost(exc)
 
@@ -126,7 +140,11 @@ class BridgeRunner(web.AppRunner):
         self._protocol_class: type[_Protocol] = type(
             "BridgeProtocol",
             (_Protocol,),
-            {"bridge_settings": settings, "max_connections": max_connections(settings)},
+            {
+                "bridge_settings": settings,
+                "max_connections": max_connections(settings),
+                "open": {},
+            },
         )
 
     async def _make_server(self) -> web_server.Server:
@@ -138,8 +156,7 @@ class BridgeRunner(web.AppRunner):
     @property
     def open_connections(self) -> int:
         """Connections open now."""
-        count: int = self._protocol_class.open_connections
-        return count
+        return len(self._protocol_class.open)
 
 
 def raise_fd_limit() -> int:

@@ -121,6 +121,11 @@ def _time_remaining(deadline: float | None) -> float | None:
     return max(0.0, deadline - time.monotonic())
 
 
+def _request_id(metadata: Mapping[str, str | bytes]) -> str:
+    value = metadata.get("x-request-id", "")
+    return value if isinstance(value, str) else value.decode(errors="replace")
+
+
 @dataclass(frozen=True)
 class ActionContext:
     """One run of an action.
@@ -160,6 +165,11 @@ class ActionContext:
         excluded record: read ``selection`` for bulk actions)."""
         return self.ids[0] if self.ids else None
 
+    @property
+    def request_id(self) -> str:
+        """The call's ``x-request-id`` metadata (the bridge sends one per request), or ""."""
+        return _request_id(self.metadata)
+
     def time_remaining(self) -> float | None:
         """Seconds left before the caller's deadline, or None when there is no deadline."""
         return _time_remaining(self.deadline)
@@ -186,6 +196,11 @@ class FieldContext:
     caller: Caller | None = None
     metadata: Mapping[str, str | bytes] = dataclasses.field(default_factory=dict)
     deadline: float | None = None
+
+    @property
+    def request_id(self) -> str:
+        """The call's ``x-request-id`` metadata (the bridge sends one per request), or ""."""
+        return _request_id(self.metadata)
 
     def time_remaining(self) -> float | None:
         """Seconds left before the caller's deadline, or None when there is no deadline."""
