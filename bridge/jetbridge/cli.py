@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import signal
 import sys
@@ -12,7 +13,6 @@ from typing import Any
 
 from aiohttp import web
 
-from jetactions import __version__ as jetactions_version
 from jetbridge import __version__, call, config, inprocess, server, workers
 from jetbridge.app import create_app
 from jetbridge.auth import configured_methods
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--version",
         action="version",
-        version=f"%(prog)s {__version__} (jetactions {jetactions_version})",
+        version=f"%(prog)s {__version__} (jetactions {importlib.metadata.version('jetactions')})",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help in (
