@@ -29,6 +29,10 @@ from jetbridge.config import ServiceConfig, Settings
 from jetbridge.server import BridgeRunner
 
 ROOT = Path(__file__).resolve().parents[1]
+# Commands the docs show (`jetbridge`, `jetactions`) run from the environment the tests run in,
+# however pytest was started (scripts/test puts .venv/bin first; `.venv/bin/python -m pytest`
+# does not).
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 SHOP = ROOT / "examples" / "python" / "shop.py"
 BILLING = ROOT / "tests" / "servers" / "billing.py"
 LOGS = ROOT / ".pytest_cache" / "server-logs"

@@ -183,12 +183,12 @@ def test_version_has_one_source() -> None:
 async def test_serve_a_file_then_drain_and_stop_on_sigterm() -> None:
     async with serving(OPS, "--address", "127.0.0.1:0", "--grace", "2") as (process, address):
         serving_line = process.lines[-1]
-        assert "server ops, 5 actions: whoami, sync_users, refuse, download, explode" in (
+        assert "server ops, 6 actions: whoami, sync_users, hold, refuse, download, explode" in (
             serving_line
         )
         async with stub_for(address) as stub:
             listing = await stub.ListActions(actions_pb2.ListActionsRequest())
-            assert len(listing.actions) == 5
+            assert len(listing.actions) == 6
         assert await process.stop() == 0
     assert any("draining (SIGTERM): calls in flight get 2.0 s" in line for line in process.lines)
     assert process.lines[-1].endswith("jetactions: stopped")
@@ -484,7 +484,14 @@ async def test_json_logs_are_one_object_a_line() -> None:
     serving_entry, handled, failed, draining, stopped = entries
     assert serving_entry["address"] == address
     assert serving_entry["server"] == "ops"
-    assert serving_entry["actions"] == ["whoami", "sync_users", "refuse", "download", "explode"]
+    assert serving_entry["actions"] == [
+        "whoami",
+        "sync_users",
+        "hold",
+        "refuse",
+        "download",
+        "explode",
+    ]
     assert handled["request_id"] == "j-1"
     assert handled["action"] == "whoami"
     assert failed["level"] == "error"
@@ -538,12 +545,15 @@ def labels(**pairs: str) -> tuple[tuple[str, str], ...]:
     return tuple(sorted(pairs.items()))
 
 
-async def scrape_until(port: int, name: str, key: tuple[tuple[str, str], ...]) -> Samples:
-    """Scrapes until the sample exists: a call is counted just after its status is sent."""
+async def scrape_until(
+    port: int, name: str, key: tuple[tuple[str, str], ...], value: float | None = None
+) -> Samples:
+    """Scrapes until the sample exists (with that value, if given): a call is counted just
+    after its status is sent."""
     async with asyncio.timeout(10):
         while True:
             samples = await asyncio.to_thread(scrape, port)
-            if (name, key) in samples:
+            if (name, key) in samples and value in (None, samples[(name, key)]):
                 return samples
             await asyncio.sleep(0.05)
 
@@ -593,6 +603,21 @@ async def test_metrics_count_every_call_with_bounded_labels() -> None:
     assert samples[("jetactions_handler_pool_size", labels(server="ops"))] == DEFAULT_SYNC_WORKERS
     assert samples[("jetactions_handler_pool_busy", labels(server="ops"))] == 0
     assert samples[("jetactions_handler_pool_stuck", labels(server="ops"))] == 0
+
+
+async def test_pool_and_in_flight_gauges_follow_a_running_sync_handler(tmp_path: Path) -> None:
+    args = ["--address", "127.0.0.1:0", "--metrics-port", "0"]
+    async with serving(OPS, *args) as (process, address):
+        port = int((await process.wait_for(METRICS)).group(1))
+        release = tmp_path / "release"
+        busy = ("jetactions_handler_pool_busy", labels(server="ops"))
+        async with stub_for(address) as stub:
+            call = asyncio.ensure_future(stub.ExecuteAction(execute("hold", release=str(release))))
+            samples = await scrape_until(port, *busy, value=1)
+            assert samples[("rpc_server_active_requests", labels(rpc_method="ExecuteAction"))] == 1
+            release.touch()
+            assert value_of(await call) == "released"
+        await scrape_until(port, *busy, value=0)
 
 
 async def test_metrics_count_calls_the_secret_check_refuses() -> None:

@@ -7,8 +7,18 @@ Run: jetactions serve tests/servers/ops.py:app --address 127.0.0.1:0
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 
-from jetactions import ActionContext, ActionServer, FieldContext, FieldErrors, File, Option
+from jetactions import (
+    ActionContext,
+    ActionServer,
+    FieldContext,
+    FieldErrors,
+    File,
+    Option,
+    Param,
+)
 
 log = logging.getLogger("ops")
 
@@ -24,6 +34,14 @@ def build() -> ActionServer:
     @server.model_action("users", bulk=True, label="Sync in a thread")
     def sync_users(ctx: ActionContext) -> str:
         return f"{len(ctx.ids)} users, request {ctx.request_id}"
+
+    @server.common_action(label="Hold a worker", params=[Param("release", field="CharField")])
+    def hold(ctx: ActionContext) -> str:
+        # Keeps a sync worker busy until the test creates the file named `release`.
+        release = Path(str(ctx.inputs["release"]))
+        while not release.exists():
+            time.sleep(0.01)
+        return "released"
 
     @server.common_action(label="Refuse")
     async def refuse(ctx: ActionContext) -> None:
