@@ -97,6 +97,13 @@ class Settings:
     cors_headers: bool = True
     allow_origin: tuple[str, ...] = ("*",)
     cors_max_age: int = 86_400
+    # Observability (docs/observability.md).
+    log_format: str = "text"
+    """`text` or `json` (one object a line), for the bridge's own logs and the access log."""
+    access_log: bool = True
+    """One line per request on the `jetbridge.access` logger."""
+    metrics_port: int = 0
+    """Port of the Prometheus `/metrics` listener (on `address`); 0: no metrics at all."""
 
     def service(self, name: str) -> ServiceConfig:
         """The configured service called `name`."""
@@ -157,6 +164,13 @@ def _log_level(value: Any) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
     return level
+
+
+def _log_format(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in {"text", "json"}:
+        raise ValueError("must be text or json")
+    return text
 
 
 def _nonempty(value: Any) -> str:
@@ -259,6 +273,9 @@ _OPTIONS = (
     _Option("allow_origin", "ALLOW_ORIGIN", _origins),
     _Option("cors_max_age", "JETBRIDGE_CORS_MAX_AGE", _positive_int),
     _Option("bridge_secret", "JETBRIDGE_SECRET", str),
+    _Option("log_format", "JETBRIDGE_LOG_FORMAT", _log_format),
+    _Option("access_log", "JETBRIDGE_ACCESS_LOG", _bool),
+    _Option("metrics_port", "JETBRIDGE_METRICS_PORT", _port),
 )
 SERVICES_ENV = "JETBRIDGE_SERVICES"
 CONFIG_ENV = "JETBRIDGE_CONFIG"
