@@ -28,7 +28,13 @@ from multidict import CIMultiDict
 
 from jetactions import ActionContext, ActionServer
 from jetbridge.config import ServiceConfig, Settings
-from tests.conftest import ActionServerProcess, Bridge, BridgeFactory, service
+from tests.conftest import (
+    ActionServerProcess,
+    Bridge,
+    BridgeFactory,
+    service,
+    without_request_id,
+)
 from tests.test_discovery import eventually
 
 Spawn = Callable[..., ActionServerProcess]
@@ -74,7 +80,7 @@ class RawReply:
     body: bytes
 
     def json(self) -> Any:
-        return orjson.loads(self.body)
+        return without_request_id(self.status, self.headers, self.body)
 
 
 def raw_request(

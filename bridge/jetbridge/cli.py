@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from jetbridge import conformance, workers
+from jetbridge import conformance, logs, workers
 from jetbridge.app import create_app
 from jetbridge.auth import configured_methods
 from jetbridge.catalog import Catalog
@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"deadline of ListActions, s (env {env['discovery_timeout']})",
     )
     common.add_argument("--log-level", help=f"DEBUG, INFO, WARNING, ERROR (env {env['log_level']})")
+    common.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help=f"text, or json: one object a line, default text (env {env['log_format']})",
+    )
 
     serve = commands.add_parser("serve", parents=[common], help="serve POST /api/messages/")
     serve.add_argument("--address", help=f"listen address, default 0.0.0.0 (env {env['address']})")
@@ -74,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_resilience_flags(common, env)
     _add_auth_flags(serve, env)
+    _add_observability_flags(serve, env)
     commands.add_parser(
         "check", parents=[common], help="validate settings, reach every service, report conflicts"
     )
@@ -146,6 +152,20 @@ def _add_auth_flags(serve: argparse.ArgumentParser, env: dict[str, str]) -> None
     )
 
 
+def _add_observability_flags(serve: argparse.ArgumentParser, env: dict[str, str]) -> None:
+    """The access log and metrics; docs/observability.md explains each setting."""
+    serve.add_argument(
+        "--access-log",
+        action=argparse.BooleanOptionalAction,
+        help=f"one log line per request, default on (env {env['access_log']})",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        help=f"serve Prometheus /metrics on this port, default off (env {env['metrics_port']})",
+    )
+
+
 def _add_resilience_flags(parser: argparse.ArgumentParser, env: dict[str, str]) -> None:
     parser.add_argument(
         "--max-call-timeout",
@@ -184,14 +204,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     except ConfigError as error:
         print(f"jetbridge: configuration error: {error}", file=sys.stderr)
         raise SystemExit(2) from None
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "serve":
         if settings.workers > 1 and not workers.is_worker():
             check_auth(settings)  # refuse before starting anything
             argv = sys.argv[1:] if argv is None else argv
-            raise SystemExit(workers.supervise(argv, settings.workers, SHUTDOWN_TIMEOUT))
+            raise SystemExit(
+                workers.supervise(argv, settings.workers, SHUTDOWN_TIMEOUT, settings=settings)
+            )
         _run(serve(settings))
     else:
         raise SystemExit(_run(report(settings, args.command)))
