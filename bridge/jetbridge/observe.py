@@ -41,7 +41,7 @@ class Observer:
         self.settings = settings
         self.metrics = metrics.for_settings(settings)
         self.tracing = tracing.from_environment()
-        self.access_log = settings.access_log
+        self.access_log = access_log.AccessLog(settings.log_format) if settings.access_log else None
 
     async def lifespan(self, app: web.Application) -> AsyncIterator[None]:
         """For `app.cleanup_ctx`: flush buffered spans when the app stops."""
@@ -104,8 +104,8 @@ class Observer:
                     "jetbridge.service": exchange.service,
                 },
             )
-        if self.access_log:
-            access_log.write(exchange, request.method, request.path, status, duration, size)
+        if self.access_log is not None:
+            self.access_log.write(exchange, request.method, request.path, status, duration, size)
 
     def _count(self, request: web.Request, exchange: Exchange, status: int, seconds: float) -> None:
         assert self.metrics is not None
