@@ -34,10 +34,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1 import trace_pb2
+from prometheus_client import CollectorRegistry
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
+from jetbridge.cli import build_parser
+from jetbridge.config import ConfigError, load_settings
+from jetbridge.metrics import Metrics
 from jetbridge.request_id import request_id
-from tests.conftest import LOGS, free_port
+from tests.conftest import LOGS, ROOT, free_port
 
 PROJECT = "shop"
 PROJECT_TOKEN = "project-token-setting-0001"
@@ -573,6 +577,8 @@ async def test_prometheus_sees_the_sum_over_two_workers(action_server: ActionSer
                 ("method", "code"),
             )
             await until(prom, "jetbridge_service_up", {("rec",): 1.0}, ("service",))
+            for promql in re.findall(r"```promql\n(.*?)```", DOC, re.S):
+                await prom.query(promql)  # the documented queries parse and run
             await until(prom, "http_server_active_requests", {("",): 0.0}, ("service",))
 
 
@@ -674,3 +680,76 @@ def test_no_opentelemetry_import_when_tracing_is_off() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- settings and docs
+
+
+def test_settings_from_toml_environment_and_flags(tmp_path: Path) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text(
+        'log_format = "json"\naccess_log = false\nmetrics_port = 9464\n'
+        '[[services]]\nname = "s"\ntarget = "127.0.0.1:1"\n'
+    )
+    from_file = load_settings(environ={}, config_file=config)
+    assert (from_file.log_format, from_file.access_log, from_file.metrics_port) == (
+        "json",
+        False,
+        9464,
+    )
+    environ = {
+        "JETBRIDGE_SERVICES": "127.0.0.1:1",
+        "JETBRIDGE_LOG_FORMAT": "JSON",
+        "JETBRIDGE_ACCESS_LOG": "0",
+        "JETBRIDGE_METRICS_PORT": "9100",
+    }
+    from_env = load_settings(environ=environ)
+    assert (from_env.log_format, from_env.access_log, from_env.metrics_port) == (
+        "json",
+        False,
+        9100,
+    )
+    defaults = load_settings(environ={"JETBRIDGE_SERVICES": "127.0.0.1:1"})
+    assert (defaults.log_format, defaults.access_log, defaults.metrics_port) == ("text", True, 0)
+    args = build_parser().parse_args(
+        ["serve", "--log-format", "json", "--no-access-log", "--metrics-port", "9200"]
+    )
+    assert (args.log_format, args.access_log, args.metrics_port) == ("json", False, 9200)
+    for bad in ({"JETBRIDGE_LOG_FORMAT": "xml"}, {"JETBRIDGE_METRICS_PORT": "70000"}):
+        with pytest.raises(ConfigError, match="JETBRIDGE_"):
+            load_settings(environ={"JETBRIDGE_SERVICES": "127.0.0.1:1", **bad})
+
+
+async def test_no_access_log_leaves_no_line(action_server: ActionServer) -> None:
+    args = ("--disable-auth", "--no-access-log", "--service", f"rec={action_server.address}")
+    with serving(*args) as served:
+        await ready(served)
+        assert (await post(served, WHOAMI, {"X-Request-ID": "quiet-1"})).status == 200
+        served.stop()
+    assert "serving Jet Admin messages" in served.log.read_text()
+    assert "jetbridge.access" not in served.log.read_text()
+
+
+DOC = (ROOT / "docs" / "observability.md").read_text()
+
+
+def test_the_metric_table_lists_every_metric() -> None:
+    documented = set(re.findall(r"^\| `([a-z_]+)` \| (?:counter|gauge|histogram)", DOC, re.M))
+    declared = {
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in Metrics(CollectorRegistry()).registry.collect()
+    }
+    assert documented == declared
+
+
+def test_the_alert_rules_are_valid(tmp_path: Path) -> None:
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool (Debian's prometheus package) is not installed")
+    rules = tmp_path / "rules.yml"
+    rules.write_text(re.findall(r"```yaml\n(groups:.*?)```", DOC, re.S)[0])
+    result = subprocess.run(
+        [promtool, "check", "rules", str(rules)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS: 2 rules found" in result.stdout
