@@ -37,6 +37,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from prometheus_client import CollectorRegistry
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
+from jetbridge import tracing
 from jetbridge.cli import build_parser
 from jetbridge.config import ConfigError, load_settings
 from jetbridge.metrics import Metrics
@@ -753,3 +754,19 @@ def test_the_alert_rules_are_valid(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS: 2 rules found" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("environ", "on"),
+    [
+        ({}, False),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}, True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://127.0.0.1:4317"}, True),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, True),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:1"}, False),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:1"}, False),
+        ({"OTEL_TRACES_SAMPLER": "always_off", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:1"}, False),
+    ],
+)
+def test_tracing_is_on_only_when_configured(environ: dict[str, str], on: bool) -> None:
+    assert tracing.configured(environ) is on
