@@ -116,6 +116,8 @@ class Metrics:
         )
         self._http: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._rpc: dict[tuple[str, str, str], Any] = {}
+        self._auth: dict[tuple[str, str], Any] = {}
+        self._rejected: dict[str, Any] = {}
 
     def request(self, message: str, action: str, status: int, seconds: float) -> None:
         """One message answered; `message` and `action` must already be bounded labels."""
@@ -135,6 +137,21 @@ class Metrics:
         if child is None:
             child = self._rpc[key] = self.rpc.labels(*key)
         child.observe(seconds)
+
+    def authenticated(self, method: str, result: str) -> None:
+        """One authentication outcome (every accepted request counts one)."""
+        key = (method, result)
+        child = self._auth.get(key)
+        if child is None:
+            child = self._auth[key] = self.auth.labels(method, result)
+        child.inc()
+
+    def refused(self, reason: str) -> None:
+        """The bridge refused a request itself, for `reason` (a fixed word)."""
+        child = self._rejected.get(reason)
+        if child is None:
+            child = self._rejected[reason] = self.rejected.labels(reason)
+        child.inc()
 
     def discovered(self, service: str, ok: bool, actions: int, catalog: int) -> None:
         """One discovery call of `service` ended."""

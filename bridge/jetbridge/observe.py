@@ -44,8 +44,10 @@ class Observer:
         self.access_log = access_log.AccessLog(settings.log_format) if settings.access_log else None
 
     async def lifespan(self, app: web.Application) -> AsyncIterator[None]:
-        """For `app.cleanup_ctx`: flush buffered spans when the app stops."""
+        """For `app.cleanup_ctx`: flush buffered lines and spans when the app stops."""
         yield
+        if self.access_log is not None:
+            self.access_log.flush()
         if self.tracing is not None:
             await asyncio.to_thread(self.tracing.flush)
 
@@ -112,17 +114,17 @@ class Observer:
         message = metrics.message_label(exchange.message)
         self.metrics.request(message, _action_label(exchange), status, seconds)
         if exchange.rejected or (not exchange.grpc_code and status in _REJECTED):
-            self.metrics.rejected.labels(exchange.rejected or _REJECTED[status]).inc()
+            self.metrics.refused(exchange.rejected or _REJECTED[status])
         if self.settings.disable_auth:
             return
         if exchange.caller is not None:
             method = access_log.AUTH_METHOD_NAMES.get(exchange.caller.auth_method, "none")
-            self.metrics.auth.labels(method, "accepted").inc()
+            self.metrics.authenticated(method, "accepted")
         elif status in _AUTH_RESULTS and message == metrics.NONE:
             # Refused by authentication, the first thing the handler does.
             credential = parse_authorization(request.headers.get(hdrs.AUTHORIZATION, ""))
             method = credential.scheme if credential is not None else "none"
-            self.metrics.auth.labels(method, _AUTH_RESULTS[status]).inc()
+            self.metrics.authenticated(method, _AUTH_RESULTS[status])
 
 
 def _action_label(exchange: Exchange) -> str:
