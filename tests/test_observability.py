@@ -611,7 +611,15 @@ def attributes(span: trace_pb2.Span) -> dict[str, Any]:
     return values
 
 
-async def test_traces_continue_the_browser_traceparent(action_server: ActionServer) -> None:
+@dataclass
+class Receiver:
+    collector: Collector
+    env: dict[str, str]
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """An OTLP/gRPC trace receiver on loopback, and the bridge's environment to reach it."""
     server = grpc.aio.server()
     collector = Collector()
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
@@ -619,35 +627,38 @@ async def test_traces_continue_the_browser_traceparent(action_server: ActionServ
     )
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
-    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
-    browser_span = "00f067aa0ba902b7"
     env = {
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
         "OTEL_EXPORTER_OTLP_INSECURE": "true",
         "OTEL_BSP_SCHEDULE_DELAY": "100",
         "OTEL_SERVICE_NAME": "bridge-under-test",
     }
-    try:
-        with serving("--disable-auth", "--service", f"rec={action_server.address}", env=env) as s:
-            await ready(s)
-            headers = {
-                "traceparent": f"00-{trace_id}-{browser_span}-01",
-                "tracestate": "vendor=abc",
-                "X-Request-ID": "traced-1",
+    yield Receiver(collector, env)
+    await server.stop(None)
+
+
+async def test_traces_continue_the_browser_traceparent(
+    action_server: ActionServer, receiver: Receiver
+) -> None:
+    collector, env = receiver.collector, receiver.env
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    browser_span = "00f067aa0ba902b7"
+    with serving("--disable-auth", "--service", f"rec={action_server.address}", env=env) as s:
+        await ready(s)
+        headers = {
+            "traceparent": f"00-{trace_id}-{browser_span}-01",
+            "tracestate": "vendor=abc",
+            "X-Request-ID": "traced-1",
+        }
+        assert (await post(s, WHOAMI, headers)).status == 200
+
+        def both() -> bool:
+            return {span.kind for span in collector.spans if span.trace_id.hex() == trace_id} >= {
+                trace_pb2.Span.SPAN_KIND_SERVER,
+                trace_pb2.Span.SPAN_KIND_CLIENT,
             }
-            assert (await post(s, WHOAMI, headers)).status == 200
 
-            def both() -> bool:
-                return {
-                    span.kind for span in collector.spans if span.trace_id.hex() == trace_id
-                } >= {
-                    trace_pb2.Span.SPAN_KIND_SERVER,
-                    trace_pb2.Span.SPAN_KIND_CLIENT,
-                }
-
-            await wait_for(both, "the server and client spans")
-    finally:
-        await server.stop(None)
+        await wait_for(both, "the server and client spans")
 
     spans = [span for span in collector.spans if span.trace_id.hex() == trace_id]
     server_span = next(sp for sp in spans if sp.kind == trace_pb2.Span.SPAN_KIND_SERVER)
@@ -665,6 +676,22 @@ async def test_traces_continue_the_browser_traceparent(action_server: ActionServ
     metadata = action_server.recorder.metadata[-1]
     assert metadata["traceparent"] == f"00-{trace_id}-{client_span.span_id.hex()}-01"
     assert metadata["tracestate"] == "vendor=abc"
+
+
+async def test_parent_based_off_traces_only_what_the_caller_sampled(
+    action_server: ActionServer, receiver: Receiver
+) -> None:
+    env = {**receiver.env, "OTEL_TRACES_SAMPLER": "parentbased_always_off"}
+    sampled = "0af7651916cd43dd8448eb211c80319c"
+    with serving("--disable-auth", "--service", f"rec={action_server.address}", env=env) as s:
+        await ready(s)
+        assert (await post(s, WHOAMI)).status == 200
+        assert "traceparent" not in action_server.recorder.metadata[-1]
+        headers = {"traceparent": f"00-{sampled}-b7ad6b7169203331-01"}
+        assert (await post(s, WHOAMI, headers)).status == 200
+        await wait_for(lambda: len(receiver.collector.spans) >= 2, "the sampled request's spans")
+        s.stop()  # flushes whatever else was buffered
+    assert {span.trace_id.hex() for span in receiver.collector.spans} == {sampled}
 
 
 def test_no_opentelemetry_import_when_tracing_is_off() -> None:

@@ -150,7 +150,7 @@ async def call(
     exchange.service = service
     metadata = (*metadata, (request_id.METADATA_KEY, exchange.request_id))
     span = None
-    if observer.tracing is not None:
+    if observer.tracing is not None and exchange.span is not None:
         span = observer.tracing.client_span(
             exchange.span, service, method_name, exchange.request_id
         )

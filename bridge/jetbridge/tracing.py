@@ -81,9 +81,15 @@ class Tracing:
         self._server = trace.SpanKind.SERVER
         self._client = trace.SpanKind.CLIENT
         self._error = trace.StatusCode.ERROR
+        sampler = os.environ.get("OTEL_TRACES_SAMPLER", "").strip().lower()
+        self.only_continued = sampler == "parentbased_always_off"
+        """Only requests that bring a `traceparent` can be sampled: the others need no span."""
 
     def server_span(self, method: str, route: str, headers: Mapping[str, str]) -> Any:
-        """A started span for an incoming request, continuing the trace of its headers."""
+        """A started span for an incoming request, continuing the trace of its headers; None
+        when it could not be sampled (so its gRPC calls get no span either)."""
+        if self.only_continued and "traceparent" not in headers:
+            return None
         parent = self._propagate.extract(headers)
         return self.tracer.start_span(
             f"{method} {route}" if route else method,
