@@ -24,6 +24,9 @@ def _bridge_argv(package_parent: Path, port: int, shop_port: int) -> list[str]:
     # The bridge's code is imported from `package_parent` (a directory holding jetbridge/).
     boot = (
         f"import sys; sys.path.insert(0, {str(package_parent)!r}); "
+        # Both sides on the I/O path the command picks (older trees picked it on import).
+        "import os; os.environ.setdefault('GRPC_EXPERIMENTS', "
+        "'-event_engine_client,-event_engine_callback_cq'); "
         "from jetbridge.cli import main; main()"
     )
     return [

@@ -18,16 +18,19 @@ from collections.abc import Sequence
 from typing import Any
 
 # isort: off
-import jetbridge  # noqa: F401  (first, as in the bridge: it picks gRPC's I/O path before grpc loads)
+# E402 below: the I/O path must be chosen before grpc is imported, as the command does.
+from jetbridge._entry import prefer_older_grpc_io_path
+
+prefer_older_grpc_io_path()
 
 # isort: on
-import grpc
-import uvloop
+import grpc  # noqa: E402
+import uvloop  # noqa: E402
 
-from jetactions.v1 import actions_pb2
-from jetbridge.config import ServiceConfig, Settings
-from jetbridge.messages import execute_request
-from jetbridge.services import Service
+from jetactions.v1 import actions_pb2  # noqa: E402
+from jetbridge.config import ServiceConfig, Settings  # noqa: E402
+from jetbridge.messages import execute_request  # noqa: E402
+from jetbridge.services import Service  # noqa: E402
 
 
 def _percentile(ordered: Sequence[float], pct: float) -> float:

@@ -26,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jetbridge.app import create_app
 from jetbridge.config import ServiceConfig, Settings
+from jetbridge.server import BridgeRunner
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOP = ROOT / "examples" / "python" / "shop.py"
@@ -193,6 +194,18 @@ class Bridge:
 BridgeFactory = Callable[..., Awaitable[Bridge]]
 
 
+class BridgeTestServer(TestServer):
+    """aiohttp's TestServer, with the runner `jetbridge serve` uses (JSON for what the HTTP
+    parser refuses, the connection cap)."""
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(create_app(settings), host="127.0.0.1")
+        self.settings = settings
+
+    async def _make_runner(self, **kwargs: Any) -> BridgeRunner:
+        return BridgeRunner(self.app, self.settings, **kwargs)
+
+
 def service(name: str, server: ActionServerProcess, timeout: float = 10.0) -> ServiceConfig:
     """A ServiceConfig for one action-server process."""
     return ServiceConfig(name=name, target=server.address, timeout=timeout)
@@ -210,7 +223,7 @@ async def make_bridge() -> AsyncIterator[BridgeFactory]:
             "retry_max_interval": 0.5,
         }
         options.update(settings)
-        server = TestServer(create_app(Settings(services=services, **options)), host="127.0.0.1")
+        server = BridgeTestServer(Settings(services=services, **options))
         await server.start_server()
         bridge = Bridge(server, aiohttp.ClientSession())
         running.append(bridge)

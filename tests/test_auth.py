@@ -765,3 +765,31 @@ def test_check_auth_logs_methods_and_warnings(caplog: pytest.LogCaptureFixture) 
     assert "authentication is DISABLED" in caplog.text
     with pytest.raises(SystemExit):
         check_auth(Settings())
+
+
+def _nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "absurd",
+    [
+        {"exp": 10**400},
+        {"user_id": 10**400},
+        {"extra": 2**60},
+        {"deep": _nested(200)},
+        {"user": {"id": "x" * 10, "more": _nested(40)}},
+    ],
+    ids=["huge_exp", "huge_user_id", "inexact_number", "deep_200", "deep_40"],
+)
+async def test_absurd_claims_in_a_signed_jwt_are_a_401(
+    auth_bridge: AuthBridge, keys: Keys, absurd: dict[str, Any]
+) -> None:
+    bridge = await auth_bridge()
+    reply = await call(bridge, "JWT " + sign(claims(**absurd), keys.trusted))
+    assert_error(reply, 401, "claims are too large or too deep")
+    # The bridge carries on with sane tokens.
+    assert (await call(bridge, "JWT " + sign(claims(), keys.trusted))).status == 200

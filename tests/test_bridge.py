@@ -202,7 +202,7 @@ async def test_unknown_field_options_source_is_404(bridge: Bridge) -> None:
 # Every gRPC status an action server can end a call with, and what the browser gets.
 STATUS_MAP = {
     "CANCELLED": 499,
-    "UNKNOWN": 500,
+    "UNKNOWN": 502,
     "INVALID_ARGUMENT": 400,
     "DEADLINE_EXCEEDED": 504,
     "NOT_FOUND": 404,
@@ -213,9 +213,9 @@ STATUS_MAP = {
     "ABORTED": 409,
     "OUT_OF_RANGE": 400,
     "UNIMPLEMENTED": 501,
-    "INTERNAL": 500,
+    "INTERNAL": 502,
     "UNAVAILABLE": 503,
-    "DATA_LOSS": 500,
+    "DATA_LOSS": 502,
     "UNAUTHENTICATED": 401,
 }
 
@@ -236,9 +236,9 @@ async def test_every_grpc_status_maps_to_its_http_status(
         assert body["detail"] == f"failed with {code}"  # the server's own message reaches the user
 
 
-async def test_action_crash_is_500_without_internals(bridge: Bridge) -> None:
+async def test_action_crash_is_502_without_internals(bridge: Bridge) -> None:
     reply = await bridge.send("execute_action", {"name": "crash"})
-    assert reply.status == 500
+    assert reply.status == 502
     assert reply.json()["detail"] == "action server 'billing' failed"
     assert b"internal detail" not in reply.body
 

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -178,3 +180,130 @@ async def test_workers_share_the_port_and_stop_together(
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_every_invalid_setting_is_reported_at_once_under_its_own_name() -> None:
+    result = jetbridge(
+        "serve",
+        "--service",
+        "x:1",
+        "--port",
+        "99999",
+        "--call-timeout",
+        "soon",
+        env={"JETBRIDGE_WORKERS": "none", "DISABLE_AUTH": "true"},
+    )
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert "jetbridge: configuration error: --port '99999' must be between 1 and 65535" in lines
+    assert any(line.startswith("jetbridge: configuration error: --call-timeout") for line in lines)
+    assert "jetbridge: configuration error: JETBRIDGE_WORKERS 'none' must be a whole number" in (
+        lines
+    )
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_is_one_line_and_exit_2(workers: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = jetbridge(
+            "serve",
+            "--address",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--disable-auth",
+            "--service",
+            "x:1",
+            "--workers",
+            workers,
+        )
+    assert result.returncode == 2, result.stderr
+    assert f"jetbridge: cannot listen on 127.0.0.1:{port}: the address is already in use" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+    if workers == "2":
+        assert "cannot start (see above); stopping" in result.stderr
+
+
+async def test_workers_exit_when_their_supervisor_is_killed(two_workers: Served) -> None:
+    process, url = two_workers
+    await wait_up(url)
+    async with aiohttp.ClientSession() as session, session.get(url + "/healthz") as response:
+        pid = (await response.json())["pid"]
+    children = _children(process.pid)
+    assert pid in children
+    process.kill()
+    process.wait()
+    for child in children:
+        # The kernel sends each worker SIGTERM (PR_SET_PDEATHSIG); it drains and exits.
+        for _ in range(200):
+            if _gone(child):
+                break
+            await asyncio.sleep(0.05)
+        else:
+            pytest.fail(f"worker {child} outlived its supervisor")
+
+
+def _children(pid: int) -> set[int]:
+    return {int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+
+
+def _gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie waiting for its new parent to reap it."""
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    return True
+
+
+async def test_idle_sockets_beyond_the_fd_limit_do_not_lock_clients_out(
+    shop: ActionServerProcess,
+) -> None:
+    # A hard limit of 200 open files: the bridge caps itself at 136 connections, and 300 idle
+    # sockets (more than the process could ever hold) still leave room for a real client.
+    port = free_port()
+    process = _start_with_fd_limit(200, port, shop)
+    url = f"http://127.0.0.1:{port}"
+    idle: list[asyncio.StreamWriter] = []
+    try:
+        await wait_up(url)
+        for _ in range(300):
+            idle.append((await asyncio.open_connection("127.0.0.1", port))[1])
+        async with aiohttp.ClientSession() as session:
+            body = {"name": "execute_action", "params": {"name": "refresh_stats"}}
+            async with session.post(url + "/api/messages/", json=body) as response:
+                assert response.status == 200
+                assert await response.json() == {"result": True}
+    finally:
+        for writer in idle:
+            writer.close()
+        process.send_signal(signal.SIGTERM)
+        output = (await asyncio.to_thread(process.communicate, timeout=30))[0].decode()
+    assert "up to 136 connections, 200 file descriptors" in output
+    assert "connection limit reached" in output
+    assert "Too many open files" not in output
+
+
+def _start_with_fd_limit(
+    limit: int, port: int, shop: ActionServerProcess
+) -> subprocess.Popen[bytes]:
+    command = [
+        "prlimit",
+        f"--nofile={limit}:{limit}",
+        sys.executable,
+        "-m",
+        "jetbridge",
+        "serve",
+        "--address",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--disable-auth",
+        "--service",
+        f"shop={shop.address}",
+    ]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

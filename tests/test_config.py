@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jetbridge.config import ConfigError, ServiceConfig, load_settings
+from jetbridge.config import ConfigError, ServiceConfig, Settings, load_settings
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -20,7 +20,7 @@ def test_services_from_flags_with_and_without_names() -> None:
         {"services": ["127.0.0.1:50051", "billing=billing.internal:50051"]}, environ={}
     )
     assert settings.services == (
-        ServiceConfig(name="127.0.0.1_50051", target="127.0.0.1:50051", timeout=10.0),
+        ServiceConfig(name="", target="127.0.0.1:50051", timeout=10.0),
         ServiceConfig(name="billing", target="billing.internal:50051", timeout=10.0),
     )
     assert (settings.address, settings.port, settings.disable_auth) == ("0.0.0.0", 8888, False)
@@ -70,7 +70,7 @@ def test_environment_alone_configures_everything(tmp_path: Path) -> None:
     assert [(s.name, s.target) for s in settings.services] == [
         ("shop", "127.0.0.1:50051"),
         ("billing", "10.0.0.1:1,10.0.0.2:1"),
-        ("127.0.0.1_3", "127.0.0.1:3"),
+        ("", "127.0.0.1:3"),
     ]
     assert settings.port == 7001
     assert settings.disable_auth is True
@@ -87,12 +87,12 @@ def test_environment_alone_configures_everything(tmp_path: Path) -> None:
         (
             {"services": ["x:1"], "port": 70000},
             {},
-            "port (PORT): 70000 must be between 1 and 65535",
+            "--port 70000 must be between 1 and 65535",
         ),
         (
             {"services": ["x:1"]},
             {"JETBRIDGE_CALL_TIMEOUT": "-1"},
-            "call_timeout (JETBRIDGE_CALL_TIMEOUT)",
+            "JETBRIDGE_CALL_TIMEOUT '-1' must be a positive number",
         ),
         ({"services": ["x:1"]}, {"DISABLE_AUTH": "maybe"}, "must be true or false"),
         ({"services": ["x:1"]}, {"JETBRIDGE_LOG_LEVEL": "loud"}, "must be DEBUG"),
@@ -110,9 +110,10 @@ def test_invalid_settings_name_the_setting(
 def test_config_file_problems_are_clear(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"jetbridge\.toml: invalid TOML"):
         load_settings(environ={}, config_file=write(tmp_path, "port = = 1"))
-    with pytest.raises(ConfigError, match="unknown setting"):
+    with pytest.raises(ConfigError, match="unknown setting 'prot'"):
         load_settings(environ={}, config_file=write(tmp_path, "prot = 1"))
-    with pytest.raises(ConfigError, match=r"services\[0\]: unknown key\(s\) adress"):
+    unknown_key = r"services\[0\] \(in .*jetbridge\.toml\): unknown key\(s\) adress"
+    with pytest.raises(ConfigError, match=unknown_key):
         load_settings(environ={}, config_file=write(tmp_path, '[[services]]\nadress = "x:1"\n'))
     with pytest.raises(ConfigError, match="No such file"):
         load_settings(environ={}, config_file=tmp_path / "missing.toml")
@@ -121,3 +122,41 @@ def test_config_file_problems_are_clear(tmp_path: Path) -> None:
 def test_dns_targets_are_left_to_grpc() -> None:
     settings = load_settings({"services": ["shop=dns:///shop.default.svc:50051"]}, environ={})
     assert settings.service("shop").target == "dns:///shop.default.svc:50051"
+
+
+def test_every_problem_is_reported_at_once_under_the_name_the_user_wrote(tmp_path: Path) -> None:
+    config = write(tmp_path, 'port = "x"\n[[services]]\ntarget = "localhost"\n')
+    with pytest.raises(ConfigError) as error:
+        load_settings(
+            {"call_timeout": "-2"},
+            environ={"JETBRIDGE_WORKERS": "0", "JETBRIDGE_SECRET": 7},  # type: ignore[dict-item]
+            config_file=config,
+        )
+    problems = error.value.problems
+    assert any(p.startswith("port (in ") and "'x' must be a whole number" in p for p in problems)
+    assert "--call-timeout '-2' must be a positive number of seconds" in problems
+    assert "JETBRIDGE_WORKERS '0' must be positive" in problems
+    assert "JETBRIDGE_SECRET *** must be a string" in problems
+    assert any("services[0]" in p and "'localhost' is not HOST:PORT" in p for p in problems)
+    assert len(problems) == 5
+
+
+def test_settings_built_in_code_are_validated_like_loaded_ones() -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings(port=0, allow_origin=("ftp://x",), services=(ServiceConfig(target="x:1"),))
+    assert len(error.value.problems) == 2
+    with pytest.raises(ConfigError, match="is not HOST:PORT"):
+        ServiceConfig(target="nowhere")
+    with pytest.raises(ConfigError, match="cert_file and key_file go together"):
+        ServiceConfig(target="x:1", cert_file=__file__)
+    # Values are normalised the same way too.
+    settings = Settings(log_level="debug", allow_origin=("https://a.example/",))
+    assert (settings.log_level, settings.allow_origin) == ("DEBUG", ("https://a.example",))
+
+
+def test_inprocess_targets_are_checked_for_shape_only() -> None:
+    # The module is imported when the app starts, not when settings are read.
+    settings = load_settings({"services": ["x=inprocess:no_such_module:app"]}, environ={})
+    assert settings.service("x").target == "inprocess:no_such_module:app"
+    with pytest.raises(ConfigError, match="inprocess:MODULE:ATTR"):
+        load_settings({"services": ["inprocess:nothing"]}, environ={})

@@ -1,9 +1,10 @@
-"""The conformance suite: the three example servers pass it, and every check in it can fail.
+"""The conformance suite: conformant servers pass it, and every check in it can fail.
 
-The examples run as real processes on loopback ports. The negative tests put deliberately
-broken servers in front of the suite: the Python example behind a relay that adds one defect at a
-time (each check must fail on its defect), a fake HTTP/2 server that ignores deadlines, and the
-command line run with the wrong prefix.
+The servers run as real processes on loopback ports: the three example shops (`--spec shop`),
+and the Python shop, tests/servers/billing.py and tests/servers/library.py for the generic
+checks. The negative tests put deliberately broken servers in front of the suite: the Python
+example behind a relay that adds one defect per check (each check must fail on its defect), a
+fake HTTP/2 server that ignores deadlines, and the command line run with wrong arguments.
 """
 
 from __future__ import annotations
@@ -25,12 +26,15 @@ import grpc
 import orjson
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 
+import jetconformance
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
-from jetbridge import conformance
-from jetbridge.conformance import BRIDGE_CHECKS, GRPC_CHECKS, Check, Target, run_check, spec
-from jetbridge.conformance import running_bridge as start_bridge
 from jetbridge.convert import fill_value, from_struct, from_value
+from jetconformance import Suite, Target, checks, find, open_channel, run_check
+from jetconformance import running_bridge as start_bridge
+from jetconformance._target import SERVICE_NAME
+from jetconformance.shop import spec
 from tests.conftest import LOGS, ROOT, SHOP, ActionServerProcess
 
 GO_SHOP = ROOT / "examples" / "go" / "bin" / "shop"
@@ -61,7 +65,7 @@ class BuiltServer:
     address: str = ""
 
     def start(self, timeout: float = 20.0) -> None:
-        """Start it and wait for its `listening on HOST:PORT` line."""
+        """Start it and wait for its `serving on HOST:PORT` (or `listening on HOST:PORT`) line."""
         LOGS.mkdir(parents=True, exist_ok=True)
         path = LOGS / f"{self.name}-{os.getpid()}-{time.monotonic_ns()}.log"
         with path.open("wb") as log:
@@ -71,7 +75,8 @@ class BuiltServer:
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            found = re.search(r"listening on (\S+)", path.read_text(errors="replace"))
+            output = path.read_text(errors="replace")
+            found = re.search(r"(?:serving|listening) on ([\d.]+:\d+)", output)
             if found:
                 self.address = found.group(1)
                 return
@@ -120,48 +125,169 @@ EXAMPLES = {"python": "py_", "go": "go_", "node": ""}
 """Each example with the prefix it is tested with (one without, to check the plain names)."""
 
 
+@dataclass(frozen=True)
+class Example:
+    """One example server running as a process."""
+
+    language: str
+    address: str
+    prefix: str
+
+
 @pytest.fixture(params=sorted(EXAMPLES))
-def example(request: pytest.FixtureRequest) -> Iterator[tuple[str, str]]:
-    """(address, prefix) of one example server running as a process."""
+def example(request: pytest.FixtureRequest) -> Iterator[Example]:
+    """One example server, started with the prefix it is tested with."""
     language = str(request.param)
     with example_server(language, EXAMPLES[language]) as address:
-        yield address, EXAMPLES[language]
+        yield Example(language, address, EXAMPLES[language])
 
 
-async def test_example_server_passes_every_check(example: tuple[str, str]) -> None:
-    address, prefix = example
-    report = await conformance.run(address, prefix=prefix)
-    assert [r.id for r in report.results] == [c.id for c in (*GRPC_CHECKS, *BRIDGE_CHECKS)]
+async def test_example_server_passes_the_shop_suite(example: Example) -> None:
+    report = await jetconformance.run(example.address, suite="shop", prefix=example.prefix)
+    assert [r.id for r in report.results] == [c.id for c in checks("shop")]
     assert report.ok, report.text()
+    assert report.passed == len(checks("shop"))
+
+
+# The generic suite: any server, from what it declares -------------------------------------
+
+KNOWN_GAPS = {"python": set(), "go": {"grpc.reflection"}, "node": {"grpc.reflection"}}
+"""Generic checks today's Go and Node examples fail: they serve no reflection. Their rewrites on
+the Go and TypeScript SDKs (issue 11) add it; then these sets become empty."""
+
+
+async def test_example_server_passes_the_generic_suite(example: Example) -> None:
+    report = await jetconformance.run(example.address)
+    failed = {r.id for r in report.results if not r.passed and not r.skipped}
+    assert failed <= KNOWN_GAPS[example.language], report.text()
+    assert {r.id for r in report.results if r.skipped} == {"grpc.secret"}, report.text()
+
+
+LIBRARY = ROOT / "tests" / "servers" / "library.py"
+SECRET = "conformance-secret-1234"
+BILLING_EXCLUDES = ("crash", "fail_with", "flaky", "flaky_idempotent", "slow", "cancellable")
+"""billing.py's actions that fail or sleep on purpose (made for the bridge's fault tests)."""
+
+
+@pytest.fixture(scope="module")
+def library() -> Iterator[ActionServerProcess]:
+    """A lending library that requires the shared secret."""
+    server = ActionServerProcess(LIBRARY, ("--secret", SECRET))
+    server.start()
+    yield server
+    server.stop()
+
+
+@dataclass(frozen=True)
+class GenericCase:
+    """One server for the generic suite: what the run is told, and what it cannot check."""
+
+    exclude: tuple[str, ...] = ()
+    secret: str = ""
+    skipped: frozenset[str] = frozenset()
+
+
+GENERIC_CASES = {
+    "shop": GenericCase(skipped=frozenset({"grpc.secret"})),
+    "billing": GenericCase(
+        exclude=BILLING_EXCLUDES,
+        skipped=frozenset({"grpc.secret", "grpc.field_options", "bridge.field_options"}),
+    ),
+    "library": GenericCase(secret=SECRET),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GENERIC_CASES))
+async def test_a_conformant_server_passes_the_generic_suite(
+    name: str, request: pytest.FixtureRequest
+) -> None:
+    server: ActionServerProcess = request.getfixturevalue(name)
+    case = GENERIC_CASES[name]
+    report = await jetconformance.run(server.address, exclude=case.exclude, secret=case.secret)
+    assert [r.id for r in report.results] == [c.id for c in checks("generic")]
+    assert report.ok, report.text()
+    assert {r.id for r in report.results if r.skipped} == case.skipped, report.text()
+    assert report.passed == len(checks("generic")) - len(case.skipped)
+
+
+async def test_billing_without_excludes_names_every_failing_action(
+    billing: ActionServerProcess,
+) -> None:
+    report = await jetconformance.run(billing.address, grpc_checks=True, bridge_checks=False)
+    failed = {r.id: r for r in report.results if not r.passed and not r.skipped}
+    assert set(failed) == {"grpc.execute.well_typed"}, report.text()
+    got = failed["grpc.execute.well_typed"].got
+    assert "crash" in got
+    assert "fail_with" in got
 
 
 # The command line ---------------------------------------------------------------------------
 
 
-def jetbridge(*args: str) -> subprocess.CompletedProcess[str]:
+def jetbridge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "jetbridge", *args],
         capture_output=True,
         text=True,
         timeout=30,
         check=False,
+        # The secret comes from the test, never from the environment the tests run in.
+        env={**{k: v for k, v in os.environ.items() if k != "JETBRIDGE_SECRET"}, **(env or {})},
     )
 
 
-def test_command_reports_a_conformant_server(shop: ActionServerProcess) -> None:
+def test_command_runs_the_generic_suite_by_default(shop: ActionServerProcess) -> None:
     result = jetbridge("conformance", shop.address, "--grpc-only")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    assert sum(line.startswith("PASS  grpc.") for line in lines) == len(GRPC_CHECKS)
+    grpc_checks = checks("generic", "grpc")
+    assert lines[0].startswith(f"conformance of {shop.address} to the ActionService contract")
+    assert sum(line.startswith(("PASS  grpc.", "SKIP  grpc.")) for line in lines) == len(
+        grpc_checks
+    )
+    assert any(line.startswith("SKIP  grpc.secret") for line in lines)
     assert not any(line.startswith(("FAIL", "PASS  bridge.")) for line in lines)
-    assert lines[-1] == f"{len(GRPC_CHECKS)} checks: {len(GRPC_CHECKS)} passed, 0 failed: OK"
+    total = len(grpc_checks)
+    assert lines[-1] == f"{total} checks: {total - 1} passed, 0 failed, 1 skipped: OK"
+
+
+def test_command_excludes_actions(billing: ActionServerProcess) -> None:
+    excluded = [arg for name in BILLING_EXCLUDES for arg in ("--exclude", name)]
+    result = jetbridge("conformance", billing.address, *excluded, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = orjson.loads(result.stdout)
+    assert report["suite"] == "generic"
+    assert report["ok"] is True
+    assert report["failed"] == 0
+    well_typed = next(c for c in report["checks"] if c["id"] == "grpc.execute.well_typed")
+    assert "excluded" in well_typed["note"]
+    assert "crash" in well_typed["note"]
+
+    result = jetbridge("conformance", billing.address, "--exclude", "slow", "--grpc-only")
+    assert result.returncode == 1
+    assert "FAIL  grpc.execute.well_typed" in result.stdout
+
+
+def test_command_sends_the_secret(library: ActionServerProcess) -> None:
+    flag = jetbridge("conformance", library.address, "--secret", SECRET, "--bridge-only")
+    assert flag.returncode == 0, flag.stdout + flag.stderr
+    env = jetbridge("conformance", library.address, "--grpc-only", env={"JETBRIDGE_SECRET": SECRET})
+    assert env.returncode == 0, env.stdout + env.stderr
+    assert "PASS  grpc.secret" in env.stdout
+    # Without it the library refuses every ActionService call.
+    without = jetbridge("conformance", library.address, "--grpc-only")
+    assert without.returncode == 1
+    assert "UNAUTHENTICATED" in without.stdout
 
 
 def test_command_fails_with_the_wrong_prefix(shop: ActionServerProcess) -> None:
     # The shop serves `mail_users`; told to expect `go_mail_users`, the suite must say so.
-    result = jetbridge("conformance", shop.address, "--prefix", "go_")
+    result = jetbridge("conformance", shop.address, "--spec", "shop", "--prefix", "go_")
     assert result.returncode == 1, result.stdout + result.stderr
     lines = result.stdout.splitlines()
+    assert lines[0] == f"conformance of {shop.address} (prefix 'go_') to the example shop " + (
+        "(examples/ACTIONS.md)"
+    )
     names = lines.index(next(line for line in lines if line.startswith("FAIL  grpc.list.names")))
     assert "'go_mail_users'" in lines[names + 1]
     assert lines[names + 1].lstrip().startswith("expected: action names = ")
@@ -171,22 +297,101 @@ def test_command_fails_with_the_wrong_prefix(shop: ActionServerProcess) -> None:
     assert any(line.startswith("PASS  grpc.health") for line in lines)  # not everything fails
     assert lines[-1].endswith("NOT CONFORMANT")
 
-    as_json = jetbridge("conformance", shop.address, "--prefix", "go_", "--bridge-only", "--json")
+    as_json = jetbridge(
+        "conformance", shop.address, "--spec", "shop", "--prefix", "go_", "--bridge-only", "--json"
+    )
     assert as_json.returncode == 1
     report = orjson.loads(as_json.stdout)
     assert report["ok"] is False
+    assert report["suite"] == "shop"
     assert report["failed"] > 0
-    assert {check["id"] for check in report["checks"]} == {c.id for c in BRIDGE_CHECKS}
+    assert {check["id"] for check in report["checks"]} == {c.id for c in checks("shop", "bridge")}
     failed = next(c for c in report["checks"] if c["id"] == "bridge.action_list.names")
     assert failed["passed"] is False
+    assert failed["status"] == "FAIL"
     assert "go_mail_users" in failed["expected"]
+
+
+def test_command_verbose_shows_the_bridge_log(shop: ActionServerProcess) -> None:
+    result = jetbridge("conformance", shop.address, "--bridge-only", "--verbose")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "discovery done" in result.stderr
+    quiet = jetbridge("conformance", shop.address, "--bridge-only")
+    assert "discovery done" not in quiet.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--prefix", "go_"], "--prefix needs --spec shop"),
+        (["--spec", "shop", "--exclude", "x"], "--exclude is for the generic checks"),
+        (["--spec", "bakery"], "invalid choice"),
+        (["--grpc-only", "--bridge-only"], "not allowed with"),
+    ],
+)
+def test_command_refuses_wrong_arguments(args: list[str], message: str) -> None:
+    result = jetbridge("conformance", "127.0.0.1:9", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert result.stderr.startswith("usage: jetbridge conformance")
+
+
+def test_command_help_lists_the_suite() -> None:
+    assert "conformance" in jetbridge("--help").stdout
+    result = jetbridge("conformance", "--help")
+    assert result.returncode == 0
+    assert "--spec {shop}" in result.stdout
+    assert "--exclude ACTION" in result.stdout
+
+
+def test_command_without_the_package_says_how_to_install_it() -> None:
+    # None in sys.modules makes `import jetconformance` fail as if it were not installed.
+    code = (
+        "import sys; sys.modules['jetconformance'] = None\n"
+        "from jetbridge import cli\n"
+        "cli.main(['conformance', '127.0.0.1:9'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "jetbridge: the conformance suite is not installed: pip install jetbridge[conformance]"
+    )
+
+
+def test_serve_does_not_import_the_suite() -> None:
+    # What `jetbridge serve` runs before it listens: the parser, the settings and the app.
+    code = (
+        "import sys\n"
+        "from jetbridge import cli, config\n"
+        "from jetbridge.app import create_app\n"
+        "args = cli.build_parser().parse_args(['serve', '--service', '127.0.0.1:9', "
+        "'--disable-auth'])\n"
+        "create_app(config.load_settings(config.flags_from(args)))\n"
+        "print(sorted(m for m in sys.modules if m.startswith('jetconformance')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_a_check_id_is_registered_once() -> None:
+    async def again(target: Target) -> None:
+        return None
+
+    with pytest.raises(ValueError, match=r"two checks named 'grpc\.health'"):
+        jetconformance.check("generic", "grpc", "grpc.health", "again")(again)
 
 
 # Every check can fail -----------------------------------------------------------------------
 #
 # A relay forwards every call to the Python example and breaks one thing on the way: a
-# declaration, a request or an answer. The relay with no defect passes the whole suite; with
-# the defect written for a check, that check must fail. A check without a defect fails the test.
+# declaration, a request, an answer, or a service it should serve. The relay with no defect
+# passes both suites; with the defect written for a check, that check must fail. A check
+# without a defect fails the test.
 
 Listing = actions_pb2.ListActionsResponse
 Request = actions_pb2.ExecuteActionRequest
@@ -196,9 +401,12 @@ Options = actions_pb2.GetFieldOptionsResponse
 
 @dataclass(frozen=True)
 class Defect:
-    """One way a server may deviate from the spec; each hook changes a message in place."""
+    """One way a server may deviate from the contract or the spec; hooks change messages in
+    place."""
 
     listing: Callable[[Listing], None] | None = None
+    listing_from_call: int = 1
+    """The ListActions call from which `listing` applies (2: the first answer is right)."""
     request: Callable[[Request], None] | None = None
     response: Callable[[Request, Response], None] | None = None
     options: Callable[[str, Options], None] | None = None
@@ -208,6 +416,13 @@ class Defect:
     list_fails: bool = False
     not_serving: bool = False
     wedge_after_short_deadline: bool = False
+    crash_on: str = ""
+    """An action whose every call ends with INTERNAL, as an uncaught exception does."""
+    options_fail: bool = False
+    reflection: str | None = "v1alpha"
+    """The server reflection version served, or None."""
+    claimed_secret: str = ""
+    """A secret the run is told the server requires; the relay requires none."""
 
 
 def _action(listing: Listing, name: str) -> actions_pb2.Action:
@@ -252,6 +467,26 @@ def country_from_server(listing: Listing) -> None:
 
 def extra_action(listing: Listing) -> None:
     listing.actions.add(name="debug_reset", common_action=actions_pb2.CommonAction())
+
+
+def duplicate_first(listing: Listing) -> None:
+    listing.actions.add().CopyFrom(listing.actions[0])
+
+
+def no_kind(listing: Listing) -> None:
+    _action(listing, "export_users").ClearField("kind")
+
+
+def select_without_options(listing: Listing) -> None:
+    del _action(listing, "ship_order").params[0].options[:]
+
+
+def bad_server_name(listing: Listing) -> None:
+    listing.server_name = "the shop!"
+
+
+def drop_last_action(listing: Listing) -> None:
+    del listing.actions[-1]
 
 
 def numbers_are_unknown(request: Request, response: Response) -> None:
@@ -371,7 +606,7 @@ def refuse_short_deadlines(remaining: float | None) -> grpc.StatusCode | None:
     return grpc.StatusCode.RESOURCE_EXHAUSTED if remaining is not None and remaining < 1 else None
 
 
-DEFECTS: dict[str, Defect] = {
+SHOP_DEFECTS: dict[str, Defect] = {
     "grpc.health": Defect(not_serving=True),
     "grpc.list.names": Defect(listing=swap_export_and_ship),
     "grpc.list.kinds": Defect(listing=bulk_adjust_wallet),
@@ -421,23 +656,52 @@ DEFECTS: dict[str, Defect] = {
     "bridge.field_options.uk": Defect(options=reverse_uk),
     "bridge.field_options.other": Defect(options=italy_by_default),
 }
-RUN_FIRST = {"grpc.deadline.still_serving": "grpc.deadline.tiny"}
+GENERIC_DEFECTS: dict[str, Defect] = {
+    "grpc.health": Defect(not_serving=True),
+    "grpc.reflection": Defect(reflection=None),
+    "grpc.list.names": Defect(listing=duplicate_first),
+    "grpc.list.kinds": Defect(listing=no_kind),
+    "grpc.list.params": Defect(listing=select_without_options),
+    "grpc.list.field_options": Defect(listing=country_from_server),
+    "grpc.list.server_name": Defect(listing=bad_server_name),
+    "grpc.execute.well_typed": Defect(crash_on="refresh_stats"),
+    "grpc.execute.ill_typed": Defect(request=garbage_amount_is_one),
+    "grpc.execute.missing_required": Defect(request=default_subject),
+    "grpc.execute.unknown_action": Defect(not_found_as=grpc.StatusCode.INVALID_ARGUMENT),
+    "grpc.field_options": Defect(options_fail=True),
+    # grpc.deadline.passed: see test_a_server_that_ignores_deadlines_fails.
+    "grpc.deadline.ample": Defect(refuse=refuse_long_deadlines),
+    "grpc.secret": Defect(claimed_secret="a-secret-the-relay-ignores"),
+    "bridge.discovery": Defect(list_fails=True),
+    "bridge.action_list": Defect(listing=drop_last_action, listing_from_call=2),
+    "bridge.execute.well_typed": Defect(crash_on="refresh_stats"),
+    "bridge.execute.ill_typed": Defect(request=garbage_amount_is_one),
+    "bridge.execute.missing_required": Defect(request=default_subject),
+    "bridge.field_options": Defect(options_fail=True),
+    "bridge.status.not_found": Defect(not_found_as=grpc.StatusCode.INVALID_ARGUMENT),
+}
+DEFECTS: dict[Suite, dict[str, Defect]] = {"shop": SHOP_DEFECTS, "generic": GENERIC_DEFECTS}
+PROVED_ELSEWHERE = {"grpc.deadline.passed"}
+"""Checks whose failing case is a test of its own (a relay on grpcio cannot show it)."""
+RUN_FIRST = {("shop", "grpc.deadline.still_serving"): "grpc.deadline.tiny"}
 """A check whose defect shows only after another check ran."""
 
 
 class DefectiveRelay(actions_pb2_grpc.ActionServiceServicer):
-    """Forwards to a conformant server, breaking what the current defect says."""
+    """Forwards to a conformant server, breaking what its defect says."""
 
-    def __init__(self, stub: actions_pb2_grpc.ActionServiceStub) -> None:
+    def __init__(self, stub: actions_pb2_grpc.ActionServiceStub, defect: Defect) -> None:
         self.stub = stub
-        self.defect = Defect()
+        self.defect = defect
         self.wedged = False
+        self.listings = 0
 
     async def ListActions(self, request: actions_pb2.ListActionsRequest, context: Any) -> Listing:
         if self.defect.list_fails:
             await context.abort(grpc.StatusCode.INTERNAL, "listing is broken")
         listing = await self.stub.ListActions(request, timeout=5)
-        if self.defect.listing:
+        self.listings += 1
+        if self.defect.listing and self.listings >= self.defect.listing_from_call:
             self.defect.listing(listing)
         return listing
 
@@ -450,6 +714,8 @@ class DefectiveRelay(actions_pb2_grpc.ActionServiceServicer):
         refusal = self.defect.refuse(remaining) if self.defect.refuse else None
         if refusal is not None:
             await context.abort(refusal, f"refused with {remaining} s left")
+        if request.action == self.defect.crash_on:
+            await context.abort(grpc.StatusCode.INTERNAL, "Exception calling application")
         if self.defect.request:
             self.defect.request(request)
         try:
@@ -466,67 +732,116 @@ class DefectiveRelay(actions_pb2_grpc.ActionServiceServicer):
     async def GetFieldOptions(
         self, request: actions_pb2.GetFieldOptionsRequest, context: Any
     ) -> Options:
+        if self.defect.options_fail:
+            await context.abort(grpc.StatusCode.INTERNAL, "options are broken")
         response = await self.stub.GetFieldOptions(request, timeout=5)
         if self.defect.options:
             self.defect.options(str(from_struct(request.form).get("country")), response)
         return response
 
 
+_REFLECTION_V1 = "grpc.reflection.v1.ServerReflection"
+
+
+def _serve_reflection_v1(server: grpc.aio.Server, services: list[str]) -> None:
+    """Reflection v1's list_services only: grpcio-reflection ships v1alpha alone, and the
+    messages are the same on the wire."""
+
+    async def info(requests: Any, context: Any) -> Any:
+        async for _ in requests:
+            listed = reflection_pb2.ListServiceResponse(
+                service=[reflection_pb2.ServiceResponse(name=name) for name in services]
+            )
+            yield reflection_pb2.ServerReflectionResponse(list_services_response=listed)
+
+    handler = grpc.stream_stream_rpc_method_handler(
+        info,
+        request_deserializer=reflection_pb2.ServerReflectionRequest.FromString,
+        response_serializer=reflection_pb2.ServerReflectionResponse.SerializeToString,
+    )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(_REFLECTION_V1, {"ServerReflectionInfo": handler}),)
+    )
+
+
 @contextlib.asynccontextmanager
-async def defective_relay(address: str) -> AsyncIterator[tuple[str, DefectiveRelay, Any]]:
-    """A relay in front of `address`: (its address, the relay, its health servicer)."""
+async def defective_relay(address: str, defect: Defect) -> AsyncIterator[str]:
+    """A relay with `defect` in front of `address`; yields its address."""
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
     async with grpc.aio.insecure_channel(address) as channel:
-        relay = DefectiveRelay(actions_pb2_grpc.ActionServiceStub(channel))
+        relay = DefectiveRelay(actions_pb2_grpc.ActionServiceStub(channel), defect)
         actions_pb2_grpc.add_ActionServiceServicer_to_server(relay, server)
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        status = "NOT_SERVING" if defect.not_serving else "SERVING"
+        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+        await health_servicer.set(
+            SERVICE_NAME, health_pb2.HealthCheckResponse.ServingStatus.Value(status)
+        )
+        services = [SERVICE_NAME, "grpc.health.v1.Health"]
+        if defect.reflection == "v1alpha":
+            reflection.enable_server_reflection([*services, reflection.SERVICE_NAME], server)
+        elif defect.reflection == "v1":
+            _serve_reflection_v1(server, [*services, _REFLECTION_V1])
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         try:
-            yield f"127.0.0.1:{port}", relay, health_servicer
+            yield f"127.0.0.1:{port}"
         finally:
             await server.stop(None)
 
 
-def _by_id(check_id: str) -> Check:
-    return next(c for c in (*GRPC_CHECKS, *BRIDGE_CHECKS) if c.id == check_id)
+@pytest.mark.parametrize("suite", ["generic", "shop"])
+async def test_the_relay_without_a_defect_passes(suite: Suite, shop: ActionServerProcess) -> None:
+    async with defective_relay(shop.address, Defect()) as address:
+        report = await jetconformance.run(address, suite=suite)
+    assert report.ok, report.text()
 
 
-async def test_every_check_fails_on_a_server_with_its_defect(shop: ActionServerProcess) -> None:
-    every_check = {c.id for c in (*GRPC_CHECKS, *BRIDGE_CHECKS)}
-    assert set(DEFECTS) | {"grpc.deadline.passed"} == every_check, "a check has no defect"
-    async with defective_relay(shop.address) as (address, relay, health_servicer):
-        for service in spec.HEALTH_SERVICES:
-            await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-        # Without a defect the relay is as conformant as the server behind it.
-        clean = await conformance.run(address)
-        assert clean.ok, clean.text()
+async def test_reflection_v1_is_preferred(shop: ActionServerProcess) -> None:
+    async with defective_relay(shop.address, Defect(reflection="v1")) as address:
+        report = await jetconformance.run(address, bridge_checks=False)
+    result = next(r for r in report.results if r.id == "grpc.reflection")
+    assert result.passed, report.text()
+    assert result.note == "grpc.reflection.v1"
 
-        not_failed: list[str] = []
-        async with grpc.aio.insecure_channel(address) as channel:
-            target = Target(
-                address, spec.Shop(), channel, actions_pb2_grpc.ActionServiceStub(channel)
-            )
-            for check_id, defect in DEFECTS.items():
-                relay.defect, relay.wedged = defect, False
-                status = "NOT_SERVING" if defect.not_serving else "SERVING"
-                await health_servicer.set(
-                    spec.SERVICE_NAME, health_pb2.HealthCheckResponse.ServingStatus.Value(status)
-                )
-                if check_id in RUN_FIRST:
-                    await run_check(_by_id(RUN_FIRST[check_id]), target)
-                check = _by_id(check_id)
-                if check.layer == "bridge":
-                    # A fresh bridge, so that it discovers the defective listing.
-                    async with start_bridge(address) as client:
-                        target.bridge_client = client
-                        result = await run_check(check, target)
-                else:
-                    result = await run_check(check, target)
-                if result.passed:
-                    not_failed.append(check_id)
-    assert not not_failed, f"checks that passed despite their defect: {not_failed}"
+
+def test_every_check_has_its_defect() -> None:
+    for suite, defects in DEFECTS.items():
+        registered = {c.id for c in checks(suite)}
+        assert set(defects) | PROVED_ELSEWHERE == registered, f"{suite}: a check has no defect"
+
+
+FAILING_CASES = [(suite, check_id) for suite, defects in DEFECTS.items() for check_id in defects]
+
+
+@pytest.mark.parametrize(("suite", "check_id"), FAILING_CASES)
+async def test_a_check_fails_on_a_server_with_its_defect(
+    suite: Suite, check_id: str, shop: ActionServerProcess
+) -> None:
+    defect = DEFECTS[suite][check_id]
+    check = find(suite, check_id)
+    async with (
+        defective_relay(shop.address, defect) as address,
+        open_channel(address, defect.claimed_secret) as channel,
+    ):
+        target = Target(
+            address,
+            channel,
+            actions_pb2_grpc.ActionServiceStub(channel),
+            secret=defect.claimed_secret,
+        )
+        if (suite, check_id) in RUN_FIRST:
+            await run_check(find(suite, RUN_FIRST[suite, check_id]), target)
+        if check.layer == "bridge":
+            # A bridge of its own, so that it discovers the defective listing.
+            async with start_bridge(address) as client:
+                target.bridge_client = client
+                result = await run_check(check, target)
+        else:
+            result = await run_check(check, target)
+    assert not result.passed, f"{suite} {check_id} passed despite its defect: {result}"
+    assert not result.skipped, result
 
 
 # A server that ignores deadlines ------------------------------------------------------------
@@ -579,19 +894,55 @@ async def _deadline_ignoring_connection(
         writer.close()
 
 
-async def test_a_server_that_ignores_deadlines_fails() -> None:
+@pytest.mark.parametrize("suite", ["generic", "shop"])
+async def test_a_server_that_ignores_deadlines_fails(suite: Suite) -> None:
+    # Its ListActions answer is the same bytes, read as a listing of one unnamed action: the
+    # generic suite calls that one.
     server = await asyncio.start_server(_deadline_ignoring_connection, "127.0.0.1", 0)
     address = f"127.0.0.1:{server.sockets[0].getsockname()[1]}"
     try:
-        async with grpc.aio.insecure_channel(address) as channel:
-            target = Target(
-                address, spec.Shop(), channel, actions_pb2_grpc.ActionServiceStub(channel)
-            )
-            ample = await run_check(_by_id("grpc.deadline.ample"), target)
-            passed = await run_check(_by_id("grpc.deadline.passed"), target)
+        async with open_channel(address) as channel:
+            target = Target(address, channel, actions_pb2_grpc.ActionServiceStub(channel))
+            ample = await run_check(find(suite, "grpc.deadline.ample"), target)
+            passed = await run_check(find(suite, "grpc.deadline.passed"), target)
     finally:
         server.close()
         await server.wait_closed()
     assert ample.passed, ample  # it does answer: the next failure is about the deadline
     assert not passed.passed
     assert passed.got == "OK: result(value unset, message='ran anyway')"
+
+
+# The documentation ----------------------------------------------------------------------------
+
+
+def _documented_checks(section: str) -> list[str]:
+    """The check ids of the first column of the tables in one section of the package README."""
+    text = (ROOT / "conformance" / "README.md").read_text()
+    body = text.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    ids: list[str] = []
+    for line in body.splitlines():
+        if not line.startswith("| `"):
+            continue
+        parent = ""
+        for name in re.findall(r"`([^`]+)`", line.split(" | ")[0]):
+            # "`grpc.field_options.italy`, `.uk`" names grpc.field_options.uk too.
+            full = parent + name if name.startswith(".") else name
+            parent = full.rsplit(".", 1)[0]
+            ids.append(full)
+    return ids
+
+
+@pytest.mark.parametrize(
+    ("suite", "section"),
+    [("generic", "The generic checks"), ("shop", "The shop checks (`--spec shop`)")],
+)
+def test_the_readme_lists_every_check(suite: Suite, section: str) -> None:
+    assert sorted(_documented_checks(section)) == sorted(c.id for c in checks(suite))
+
+
+def test_the_bridge_declares_the_conformance_extra() -> None:
+    import tomllib
+
+    bridge = tomllib.loads((ROOT / "bridge" / "pyproject.toml").read_text())
+    assert bridge["project"]["optional-dependencies"]["conformance"] == ["jetconformance>=0.1.0"]

@@ -26,9 +26,9 @@ REFERENCE = {
     "Access-Control-Expose-Headers": (
         "Content-Length,Content-Range,Content-Disposition,Content-Type,X-Application-Warning"
     ),
-    "Access-Control-Allow-Credentials": "true",
 }
-CORS_NAMES = {*REFERENCE, "Access-Control-Allow-Origin", "Access-Control-Max-Age"}
+CREDENTIALS = "Access-Control-Allow-Credentials"
+CORS_NAMES = {*REFERENCE, CREDENTIALS, "Access-Control-Allow-Origin", "Access-Control-Max-Age"}
 
 
 class Exporter(actions_pb2_grpc.ActionServiceServicer):
@@ -91,6 +91,8 @@ def assert_reference_cors(reply: Reply, origin: str = "*") -> None:
     assert reply.headers["Access-Control-Allow-Origin"] == origin
     for name, value in REFERENCE.items():
         assert reply.headers[name] == value, name
+    # Browsers refuse `*` together with credentials; a reflected origin may allow them.
+    assert reply.headers.get(CREDENTIALS) == (None if origin == "*" else "true")
 
 
 def assert_no_cors(reply: Reply) -> None:

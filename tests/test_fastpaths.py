@@ -36,7 +36,7 @@ from jetactions.v1 import actions_pb2
 from jetbridge import render
 from jetbridge.app import DISCOVERY
 from jetbridge.auth import Authenticator, _digest
-from jetbridge.catalog import Catalog
+from jetbridge.catalog import Catalog, listing_item
 from jetbridge.config import ServiceConfig, Settings
 from jetbridge.errors import BridgeError
 from jetbridge.messages import execute_request, field_options_request
@@ -51,7 +51,7 @@ scalars = (
     | st.booleans()
     | text
     | st.integers(min_value=-(2**53), max_value=2**53)
-    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(min_value=-(2.0**53), max_value=2.0**53)
 )
 json_values = st.recursive(
     scalars,
@@ -267,11 +267,16 @@ def test_cached_action_list_body_is_a_fresh_rendering(
     services = [_Listed(f"s{index}", listing) for index, listing in enumerate(found)]
     catalog = Catalog.build(cast(list[Service], services))
     winners: dict[str, actions_pb2.Action] = {}
-    for listing in found:
-        for action in listing.actions:
+    served_by: dict[str, str] = {}
+    for service in services:
+        for action in service.listing.actions:
             winners.setdefault(action.name, action)
+            served_by.setdefault(action.name, service.name)
+    listed = orjson.loads(catalog.action_list_body)
+    # The console's extra key names the winner; the rest is render.action's, byte for byte.
+    assert [item.pop("jetbridge")["service"] for item in listed] == list(served_by.values())
     fresh = orjson.dumps([render.action(action) for action in winners.values()])
-    assert catalog.action_list_body == fresh
+    assert orjson.dumps(listed) == fresh
     # And it is what json_format sees in the protos, field for field.
     for item, action in zip(orjson.loads(catalog.action_list_body), winners.values(), strict=True):
         plain = json_format.MessageToDict(action, preserving_proto_field_name=True)
@@ -292,7 +297,7 @@ async def test_served_action_list_follows_the_catalog(make_bridge: BridgeFactory
     )
     reply = await bridge.send("get_action_list")
     catalog = bridge.server.app[DISCOVERY].catalog
-    expected = [render.action(route.action) for route in catalog.actions.values()]
+    expected = [listing_item(route, catalog.conflicts) for route in catalog.actions.values()]
     assert reply.body == orjson.dumps(expected)
 
 
@@ -454,17 +459,21 @@ async def test_body_read_whole_or_in_chunks_gives_the_same_answer(
 # --- gRPC's I/O path ---------------------------------------------------------------------------
 
 
+ENTRY = "from jetbridge._entry import prefer_older_grpc_io_path as p; p()"
+
+
 @pytest.mark.parametrize(
     ("code", "environ", "expected"),
     [
-        ("import jetbridge", {}, "-event_engine_client,-event_engine_callback_cq"),
-        ("import grpc, jetbridge", {}, None),
-        ("import jetbridge", {"GRPC_EXPERIMENTS": ""}, ""),
-        ("import jetbridge", {"GRPC_EXPERIMENTS": "-x"}, "-x"),
+        (ENTRY, {}, "-event_engine_client,-event_engine_callback_cq"),
+        (f"import grpc; {ENTRY}", {}, None),
+        (ENTRY, {"GRPC_EXPERIMENTS": ""}, ""),
+        (ENTRY, {"GRPC_EXPERIMENTS": "-x"}, "-x"),
+        ("import jetbridge, jetbridge.app, jetbridge.cli", {}, None),
     ],
-    ids=["bridge-first", "grpc-already-imported", "explicitly-empty", "explicit"],
+    ids=["command-first", "grpc-already-imported", "explicitly-empty", "explicit", "import"],
 )
-def test_grpc_io_path_is_chosen_only_before_grpc_loads(
+def test_grpc_io_path_is_chosen_only_by_the_command_before_grpc_loads(
     code: str, environ: dict[str, str], expected: str | None
 ) -> None:
     env = {key: value for key, value in os.environ.items() if key != "GRPC_EXPERIMENTS"}

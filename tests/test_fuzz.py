@@ -15,13 +15,18 @@ import asyncio
 import http.client
 import json
 import logging
+import socket
 import string
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 import orjson
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -344,3 +349,135 @@ async def test_random_authorization_headers(
         await fuzz(bridge, caplog, examples, f"Bearer {BEARER_KEY}")
     finally:
         await jet_api.close()
+
+
+# --- header bytes, huge numbers and absurd claims -----------------------------------------
+
+SECRET = "Bearer fuzz-secret-credential"
+# Bytes a header line may hold, including what aiohttp's parser refuses (controls, bare CR or
+# LF, DEL, obs-fold whitespace) and what it accepts.
+header_bytes = st.binary(max_size=40) | st.text(
+    alphabet=st.characters(codec="latin-1"), max_size=40
+).map(lambda text: text.encode("latin-1"))
+header_names = st.sampled_from([b"X-Test", b"Authorization ", b" X-Fold", b"X\x01Y", b"Accept"])
+
+
+def raw_call(port: int, request: bytes) -> Answer:
+    """Send raw bytes on a new connection and parse the one answer."""
+    with socket.create_connection((HOST, port), timeout=30) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+    return Answer(
+        int(lines[0].split()[1]),
+        headers.get("Content-Type", ""),
+        headers.get("Content-Disposition"),
+        body,
+    )
+
+
+async def test_header_lines_with_any_bytes(
+    bridge: Bridge, caplog: pytest.LogCaptureFixture
+) -> None:
+    @FUZZ_SETTINGS
+    @given(name=header_names, value=header_bytes, body=json_bodies(messages))
+    def examples(port: int, name: bytes, value: bytes, body: bytes) -> None:
+        request = (
+            b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nConnection: close\r\nAuthorization: "
+            + SECRET.encode()
+            + b"\r\n"
+            + name
+            + b": "
+            + value
+            + b"\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)
+            + body
+        )
+        answer = raw_call(port, request)
+        check(answer)
+        assert SECRET.encode() not in answer.body
+
+    caplog.set_level(logging.DEBUG, logger="jetbridge")
+    await fuzz(bridge, caplog, examples)
+    assert SECRET not in caplog.text
+
+
+huge_numbers = st.integers(min_value=16, max_value=5000).map(lambda digits: "9" * digits) | (
+    st.integers(min_value=54, max_value=1100).map(lambda bits: str(2**bits))
+)
+
+
+async def test_huge_numbers_anywhere(bridge: Bridge, caplog: pytest.LogCaptureFixture) -> None:
+    @FUZZ_SETTINGS
+    @given(
+        number=huge_numbers,
+        sign=st.sampled_from(["", "-"]),
+        place=st.sampled_from(["id", "ids", "input", "form", "extra"]),
+    )
+    def examples(port: int, number: str, sign: str, place: str) -> None:
+        value = sign + number
+        params = {
+            "id": f'"model":"users","name":"mail_users","id":{value}',
+            "ids": f'"model":"users","name":"mail_users","ids":[1,{value}]',
+            "input": f'"name":"adjust_wallet","id":1,"params":{{"amount":{value}}}',
+            "form": f'"model":"orders","field":"city","form":{{"country":{value}}}',
+            "extra": f'"name":"refresh_stats","x":{{"y":{value}}}',
+        }[place]
+        name = "get_field_options" if place == "form" else "execute_action"
+        body = f'{{"name":"{name}","params":{{{params}}}}}'.encode()
+        answer = call(port, body, "application/json")
+        check(answer)
+        assert answer.status == 400, answer.body
+
+    await fuzz(bridge, caplog, examples)
+
+
+claim_values = st.recursive(
+    st.none() | st.booleans() | st.text(max_size=8) | st.integers(-(2**70), 2**70),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=5), children, max_size=3)
+    ),
+    max_leaves=40,
+)
+
+
+def deep(depth: int) -> Any:
+    value: Any = "x"
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+async def test_signed_jwts_with_any_claims(
+    make_bridge: BridgeFactory, shop: ActionServerProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    bridge = await make_bridge(
+        service("shop", shop), disable_auth=False, project="proj", jwt_verify_key=public.decode()
+    )
+    base = {"projects": {"proj": {}}, "exp": int(time.time()) + 600}
+
+    @FUZZ_SETTINGS
+    @given(
+        extra=st.dictionaries(st.text(max_size=6), claim_values, max_size=4),
+        depth=st.sampled_from([0, 10, 40, 200]),
+        exp=st.sampled_from([None, 10**400, -(10**30), "soon", 1e300]),
+    )
+    def examples(port: int, extra: dict[str, Any], depth: int, exp: Any) -> None:
+        payload = {**extra, **base, "nested": deep(depth)}
+        if exp is not None:
+            payload["exp"] = exp
+        token = jwt.encode(payload, key, algorithm="RS256")
+        body = orjson.dumps({"name": "execute_action", "params": {"name": "refresh_stats"}})
+        answer = call(port, body, "application/json", authorization=f"JWT {token}")
+        check(answer)
+        assert answer.status in {200, 401, 403}, answer.body
+
+    token = jwt.encode(base, key, algorithm="RS256")
+    await fuzz(bridge, caplog, examples, f"JWT {token}")

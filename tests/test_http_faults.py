@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import io
 import logging
 import os
@@ -20,6 +21,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import grpc
 import orjson
 import pytest
 from aiohttp import web
@@ -27,6 +29,7 @@ from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
 from jetactions import ActionContext, ActionServer
+from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.config import ServiceConfig, Settings
 from tests.conftest import (
     ActionServerProcess,
@@ -171,23 +174,26 @@ async def test_a_6_mb_body_works_when_the_limit_allows_it(
     make_bridge: BridgeFactory, shop: ActionServerProcess
 ) -> None:
     # The inputs travel twice (as `inputs` and inside `message_params`): 6 MB makes a gRPC
-    # request of about 12 MB, under the 16 MiB max_message_bytes of both sides.
-    bridge = await make_bridge(service("shop", shop), max_body_bytes=16 * MiB)
+    # request of about 12 MB, under the 16 MiB max_message_bytes of the action server.
+    bridge = await make_bridge(
+        service("shop", shop), max_body_bytes=16 * MiB, max_message_bytes=33 * MiB
+    )
     reply = await bridge.post(data=io.BytesIO(mail_of_size(6 * MiB)), headers=JSON_HEADERS)
     assert (reply.status, reply.json()) == (200, {"result": True, "message": "Mailed 1 users"})
     await assert_serving(bridge)
 
 
-async def test_a_10_mb_body_allowed_by_max_body_bytes_is_not_blamed_on_the_service(
+async def test_a_request_over_the_action_servers_limit_is_a_413_naming_that_limit(
     make_bridge: BridgeFactory, shop: ActionServerProcess
 ) -> None:
-    bridge = await make_bridge(service("shop", shop), max_body_bytes=16 * MiB)
+    # 10 MB travels twice: a ~20 MB request, over the shop's 16 MiB but under the bridge's.
+    bridge = await make_bridge(
+        service("shop", shop), max_body_bytes=16 * MiB, max_message_bytes=33 * MiB
+    )
     reply = await bridge.post(data=io.BytesIO(mail_of_size(10 * MiB)), headers=JSON_HEADERS)
     body = reply.json()
-    assert reply.status in {200, 413}, body
-    if reply.status == 413:
-        assert body["detail"]
-        assert "service" not in body
+    assert reply.status == 413, body
+    assert body["detail"] == "The request is larger than action server 'shop' accepts"
     await assert_serving(bridge)
 
 
@@ -260,6 +266,27 @@ async def test_an_answer_too_deep_to_decode_is_the_services_failure(
         assert reply.status >= 500
         assert body.get("service") == "deep", body
         assert "deep" in body["detail"]
+    finally:
+        await server.stop(0)
+
+
+async def test_an_answer_over_the_servers_own_send_limit_is_its_failure_not_a_413(
+    make_bridge: BridgeFactory,
+) -> None:
+    app = ActionServer(name="big")
+
+    @app.common_action()
+    async def big_answer(ctx: ActionContext) -> str:
+        return "x" * 200_000
+
+    server = await app.start(f"{HOST}:0", max_message_bytes=100_000)
+    try:
+        bridge = await make_bridge(ServiceConfig(target=server.address, timeout=5))
+        reply = await bridge.send("execute_action", {"name": "big_answer"})
+        body = reply.json()
+        assert reply.status == 502, body
+        assert body["detail"].startswith("action server 'big' failed: action 'big_answer' returned")
+        assert "send limit" in body["detail"]
     finally:
         await server.stop(0)
 
@@ -556,6 +583,98 @@ async def test_a_malformed_request_line_is_refused_and_the_bridge_carries_on(
     await assert_serving(bridge)
 
 
+SECRET = b"Bearer s3cret-credential-value"
+# Requests aiohttp's parser refuses before the app sees them, each with a credential that
+# must reach neither the answer nor the log.
+REFUSED: dict[str, tuple[bytes, int]] = {
+    "control character in a header": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: "
+        + SECRET
+        + b"\r\nX-Evil: a\x01b\r\nContent-Length: 0\r\n\r\n",
+        400,
+    ),
+    "obsolete line fold": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: "
+        + SECRET
+        + b"\r\n  folded\r\nContent-Length: 0\r\n\r\n",
+        400,
+    ),
+    "space before the colon": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization : "
+        + SECRET
+        + b"\r\nContent-Length: 0\r\n\r\n",
+        400,
+    ),
+    "bare LF": (
+        b"POST /api/messages/ HTTP/1.1\nHost: b\nAuthorization: "
+        + SECRET
+        + b"\nX: a\rb\nContent-Length: 0\n\n",
+        400,
+    ),
+    "header over the size limit": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: "
+        + SECRET
+        + b"\r\nX-Big: "
+        + b"a" * 20_000
+        + b"\r\nContent-Length: 0\r\n\r\n",
+        431,
+    ),
+    "too many headers": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: "
+        + SECRET
+        + b"\r\n"
+        + b"".join(b"X-%d: 1\r\n" % i for i in range(200))
+        + b"Content-Length: 0\r\n\r\n",
+        431,
+    ),
+    "unknown method": (
+        b"FROB /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: " + SECRET + b"\r\n\r\n",
+        501,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+async def test_what_the_http_parser_refuses_is_json_with_cors_and_no_echo(
+    bridge: Bridge, case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    request, status = REFUSED[case]
+    caplog.clear()
+    reply = await exchange(bridge, request)
+    assert reply.status == status, reply.body
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"
+    assert set(reply.json()) == {"detail"}
+    assert b"s3cret" not in reply.body
+    assert b"X-" not in reply.body
+    records = [r for r in caplog.records if r.name.startswith("jetbridge")]
+    assert len(records) == 1, [r.getMessage() for r in caplog.records]
+    assert all(r.exc_info is None for r in caplog.records)
+    assert "s3cret" not in caplog.text
+    await assert_serving(bridge)
+
+
+async def test_at_the_connection_cap_idle_connections_make_room_for_new_ones(
+    make_bridge: BridgeFactory, shop: ActionServerProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    bridge = await make_bridge(service("shop", shop), max_connections=20)
+    idle = [await asyncio.open_connection(HOST, bridge.server.port) for _ in range(30)]
+    try:
+        # The 10 oldest idle ones were closed to make room for the 10 newest.
+        closed = []
+        for index, (reader, _) in enumerate(idle):
+            with contextlib.suppress(TimeoutError):
+                if await asyncio.wait_for(reader.read(), 0.2) == b"":
+                    closed.append(index)
+        assert closed == list(range(10))
+        assert "connection limit reached (20 open)" in caplog.text
+        # A real client is served at once, in place of another idle one.
+        await assert_serving(bridge)
+    finally:
+        for _, writer in idle:
+            writer.close()
+
+
 # --- a service port answered by something that is not gRPC ------------------------------
 
 
@@ -720,3 +839,187 @@ async def test_a_hung_action_server_answers_504_at_the_deadline_and_recovers(
 
     await eventually(charged, within=15)
     await assert_serving(bridge)
+
+
+# --- numbers that a protobuf double would change ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"ids": [9007199254740993]}, "ids"),
+        ({"id": 123456789012345678901234567890}, "ids"),
+        ({"id": 1, "params": {"subject": "x", "n": 2**60}}, "params"),
+    ],
+)
+async def test_a_number_beyond_2_53_is_a_400_not_a_silent_change(
+    bridge: Bridge, params: dict[str, Any], field: str
+) -> None:
+    reply = await bridge.send("execute_action", {"model": "users", "name": "mail_users", **params})
+    assert reply.status == 400, reply.body
+    assert "send it as a string" in reply.json()[field][0]
+
+
+async def test_ids_up_to_2_53_and_big_ids_as_strings_arrive_exactly(bridge: Bridge) -> None:
+    ids = [9007199254740992, "123456789012345678901234567890"]
+    reply = await bridge.send("execute_action", {"model": "invoices", "name": "echo", "ids": ids})
+    assert reply.status == 200, reply.body
+    assert reply.json()["ids"] == ids
+
+
+# --- answers that break the contract -----------------------------------------------------
+
+
+class Scripted(actions_pb2_grpc.ActionServiceServicer):
+    """An action server whose answer to each action is given by the test."""
+
+    def __init__(self, answers: dict[str, actions_pb2.ExecuteActionResponse]) -> None:
+        self.answers = answers
+
+    async def ListActions(self, request: Any, context: Any) -> actions_pb2.ListActionsResponse:
+        common = actions_pb2.CommonAction()
+        actions = [actions_pb2.Action(name=n, common_action=common) for n in self.answers]
+        return actions_pb2.ListActionsResponse(actions=actions, server_name="scripted")
+
+    async def ExecuteAction(
+        self, request: actions_pb2.ExecuteActionRequest, context: Any
+    ) -> actions_pb2.ExecuteActionResponse:
+        return self.answers[request.action]
+
+    async def GetFieldOptions(
+        self, request: Any, context: Any
+    ) -> actions_pb2.GetFieldOptionsResponse:
+        return actions_pb2.GetFieldOptionsResponse()
+
+
+def file_answer(filename: str, content_type: str) -> actions_pb2.ExecuteActionResponse:
+    file = actions_pb2.File(filename=filename, content_type=content_type, content=b"a,b\n")
+    return actions_pb2.ExecuteActionResponse(file=file)
+
+
+SCRIPT = {
+    "nothing": actions_pb2.ExecuteActionResponse(),
+    "csv": file_answer("report.csv", "text/csv; charset=utf-8"),
+    "crlf_type": file_answer("a.csv", "text/csv\r\nSet-Cookie: x=1"),
+    "no_type": file_answer("a.bin", "not a type"),
+    "spoof": file_answer("invoice\u202etxt.exe", "text/plain"),
+    "control": file_answer("a\r\nb\x00c.txt", "text/plain"),
+    "long": file_answer("x" * 5000 + ".csv", "text/csv"),
+}
+
+
+@pytest.fixture
+async def scripted(make_bridge: BridgeFactory) -> AsyncIterator[Bridge]:
+    server = grpc.aio.server()
+    actions_pb2_grpc.add_ActionServiceServicer_to_server(Scripted(SCRIPT), server)
+    port = server.add_insecure_port(f"{HOST}:0")
+    await server.start()
+    # No name configured: the bridge uses the one the server declares.
+    yield await make_bridge(ServiceConfig(target=f"{HOST}:{port}"))
+    await server.stop(None)
+
+
+async def test_an_answer_with_no_outcome_is_a_502_naming_the_server(scripted: Bridge) -> None:
+    reply = await scripted.send("execute_action", {"name": "nothing"})
+    assert reply.status == 502
+    assert reply.json()["detail"] == (
+        "action server 'scripted' failed: it sent an ExecuteAction answer with no outcome"
+    )
+
+
+@pytest.mark.parametrize("action", ["crlf_type", "no_type"])
+async def test_a_file_with_an_invalid_content_type_is_a_502(scripted: Bridge, action: str) -> None:
+    reply = await scripted.send("execute_action", {"name": action})
+    assert reply.status == 502
+    assert "invalid content type" in reply.json()["detail"]
+    assert "Set-Cookie" not in reply.headers
+
+
+async def test_a_content_type_with_parameters_is_sent_as_it_is(scripted: Bridge) -> None:
+    reply = await scripted.send("execute_action", {"name": "csv"})
+    assert reply.status == 200
+    assert reply.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert reply.headers["X-Content-Type-Options"] == "nosniff"
+    assert reply.headers["Content-Disposition"] == 'attachment; filename="report.csv"'
+
+
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ("spoof", 'attachment; filename="invoicetxt.exe"'),
+        ("control", 'attachment; filename="abc.txt"'),
+        ("long", 'attachment; filename="' + "x" * 146 + '.csv"'),
+    ],
+)
+async def test_file_names_lose_what_could_spoof_or_break_them(
+    scripted: Bridge, action: str, expected: str
+) -> None:
+    reply = await scripted.send("execute_action", {"name": action})
+    assert reply.status == 200
+    assert reply.headers["Content-Disposition"] == expected
+
+
+# --- Expect: 100-continue ------------------------------------------------------------------
+
+
+async def test_expect_100_continue_is_refused_before_the_body_is_invited(
+    make_bridge: BridgeFactory, shop: ActionServerProcess
+) -> None:
+    bridge = await make_bridge(
+        service("shop", shop), disable_auth=False, bearer_auth_key=("k" * 32,)
+    )
+    head = raw_request(b"", {"Content-Type": b"application/json", "Expect": b"100-continue"})
+    reply = await exchange(bridge, head.replace(b"Content-Length: 0", b"Content-Length: 10"))
+    assert reply.status == 401  # not 100 Continue
+    assert reply.headers["Access-Control-Allow-Origin"] == "*"
+    ok = raw_request(
+        REFRESH,
+        {
+            "Content-Type": b"application/json",
+            "Expect": b"100-continue",
+            "Authorization": b"Bearer " + b"k" * 32,
+        },
+    )
+    reader, writer = await asyncio.open_connection(HOST, bridge.server.port)
+    try:
+        head, _, body = ok.partition(b"\r\n\r\n")
+        writer.write(head + b"\r\n\r\n")
+        assert await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5) == (
+            b"HTTP/1.1 100 Continue\r\n\r\n"
+        )
+        writer.write(body)
+        assert (await asyncio.wait_for(read_reply(reader), 5)).status == 200
+    finally:
+        writer.close()
+
+
+# --- compressed bodies -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "status"),
+    [
+        (b"gzip", b"\x1f\x8b\x08\x00not really gzip at all", 400),
+        (b"deflate", b"not deflate", 400),
+        (b"br", b"\x0b\x02\x80{}\x03", 415),
+        (b"zstd", b"(\xb5/\xfd\x00X\x11\x00\x00{}", 415),
+        (b"compress", b"x", 415),
+    ],
+)
+async def test_bodies_that_cannot_be_decoded_are_json_errors(
+    bridge: Bridge, encoding: bytes, body: bytes, status: int
+) -> None:
+    request = raw_request(body, {"Content-Type": b"application/json", "Content-Encoding": encoding})
+    reply = await exchange(bridge, request)
+    assert reply.status == status, reply.body
+    assert reply.headers["Content-Type"].startswith("application/json")
+    assert reply.json()["detail"]
+    await assert_serving(bridge)
+
+
+async def test_a_valid_gzip_body_is_accepted(bridge: Bridge) -> None:
+    request = raw_request(
+        gzip.compress(REFRESH), {"Content-Type": b"application/json", "Content-Encoding": b"gzip"}
+    )
+    reply = await exchange(bridge, request)
+    assert (reply.status, reply.json()) == (200, {"result": True})

@@ -7,18 +7,23 @@ the failures, must get the same status, headers that matter, and body from both.
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
 
+import jetbridge
 from jetactions import ActionServer
 from jetactions.v1 import actions_pb2
 from jetbridge import inprocess
 from jetbridge.cli import main
 from jetbridge.config import ConfigError, ServiceConfig, load_settings
-from tests.conftest import SHOP, ActionServerProcess, Bridge, BridgeFactory, Reply, service
+from tests.conftest import ROOT, SHOP, ActionServerProcess, Bridge, BridgeFactory, Reply, service
 from tests.servers import billing as billing_server
 
 SHOP_TARGET = f"inprocess:{SHOP}:build_app"  # the file form
@@ -243,21 +248,39 @@ def test_settings_accept_inprocess_targets() -> None:
     assert settings.services[0].name == "shop"
 
 
+@pytest.mark.parametrize("target", ["inprocess:", "inprocess:examples/python/shop.py"])
+def test_inprocess_targets_of_the_wrong_shape_are_config_errors(target: str) -> None:
+    with pytest.raises(
+        ConfigError, match=r"--service\[0\]: .*must look like inprocess:MODULE:ATTR"
+    ):
+        load_settings({"services": [f"x={target}"], "disable_auth": True}, environ={})
+
+
 @pytest.mark.parametrize(
     ("target", "message"),
     [
-        ("inprocess:", "is not inprocess:MODULE:ATTR"),
-        ("inprocess:examples/python/shop.py", "is not inprocess:MODULE:ATTR"),
         ("inprocess:no/such/file.py:app", "no such file"),
         ("inprocess:no_such_module_here:app", "cannot import no_such_module_here"),
         (f"inprocess:{SHOP}:nothing", "has no attribute 'nothing'"),
         ("inprocess:tests.test_inprocess:not_a_registry", "not an ActionServer"),
     ],
 )
-def test_bad_inprocess_targets_are_config_errors(target: str, message: str) -> None:
-    with pytest.raises(ConfigError, match="services") as info:
-        load_settings({"services": [f"x={target}"], "disable_auth": True}, environ={})
-    assert message in str(info.value)
+def test_inprocess_modules_that_do_not_load_stop_serve_with_one_line(
+    target: str, message: str
+) -> None:
+    # Imported when the bridge starts, not when settings are read: one line, exit 2.
+    result = subprocess.run(
+        [sys.executable, "-m", "jetbridge", "serve", "--disable-auth", "--service", f"x={target}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2, result.stderr
+    assert "jetbridge: configuration error:" in result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_factory_returning_something_else_is_refused() -> None:
@@ -272,3 +295,21 @@ def test_actions_command_lists_inprocess_actions(capsys: pytest.CaptureFixture[s
     out = capsys.readouterr().out
     assert "mail_users" in out
     assert "shop" in out
+
+
+def test_bridge_uses_only_the_sdks_public_api() -> None:
+    # The bridge may import jetactions' public modules and generated code, never its internals.
+    bridge = Path(jetbridge.__file__).resolve().parent
+    private: list[str] = []
+    for path in sorted(bridge.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "jetactions" and (
+                    any(part.startswith("_") for part in parts) or parts[1:2] == ["action"]
+                ):
+                    private.append(f"{path.relative_to(bridge)}: {name}")
+    assert private == []

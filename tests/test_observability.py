@@ -39,7 +39,7 @@ from prometheus_client import CollectorRegistry
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge import tracing
 from jetbridge.cli import build_parser
-from jetbridge.config import ConfigError, load_settings
+from jetbridge.config import ConfigError, flags_from, load_settings
 from jetbridge.metrics import Metrics
 from jetbridge.request_id import request_id
 from tests.conftest import LOGS, ROOT, free_port
@@ -742,7 +742,9 @@ def test_settings_from_toml_environment_and_flags(tmp_path: Path) -> None:
     args = build_parser().parse_args(
         ["serve", "--log-format", "json", "--no-access-log", "--metrics-port", "9200"]
     )
-    assert (args.log_format, args.access_log, args.metrics_port) == ("json", False, 9200)
+    from_flags = load_settings(flags_from(args), environ={"JETBRIDGE_SERVICES": "127.0.0.1:1"})
+    got = (from_flags.log_format, from_flags.access_log, from_flags.metrics_port)
+    assert got == ("json", False, 9200)
     for bad in ({"JETBRIDGE_LOG_FORMAT": "xml"}, {"JETBRIDGE_METRICS_PORT": "70000"}):
         with pytest.raises(ConfigError, match="JETBRIDGE_"):
             load_settings(environ={"JETBRIDGE_SERVICES": "127.0.0.1:1", **bad})

@@ -20,7 +20,7 @@ import orjson
 import psutil
 import pytest
 
-from jetbridge.conformance import spec
+from jetconformance.shop import spec
 from tests.conftest import LOGS, ROOT, free_port
 from tests.test_conformance import GO_SHOP, NODE_SHOP, require_built
 

@@ -257,7 +257,9 @@ async def test_a_busy_service_refuses_at_once_instead_of_queueing(
 async def test_file_results_up_to_the_message_limit(
     make_bridge: BridgeFactory, billing: ActionServerProcess
 ) -> None:
-    bridge = await make_bridge(service("billing", billing), max_message_bytes=2 * 1024 * 1024)
+    bridge = await make_bridge(
+        service("billing", billing), max_message_bytes=2 * 1024 * 1024, max_body_bytes=512 * 1024
+    )
     fits = await bridge.send("execute_action", {"name": "big_file", "params": {"size": 1_500_000}})
     assert fits.status == 200
     assert len(fits.body) == 1_500_000
@@ -403,3 +405,25 @@ async def test_mutual_tls_requires_the_bridge_certificate(
     assert (await run(without_cert, "charge", amount="1"))[0] == 404
     status = (await without_cert.request("GET", "/readyz")).json()["services"][0]
     assert status["state"] == "down"
+
+
+async def test_readyz_shows_addresses_and_errors_only_to_authenticated_callers(
+    make_bridge: BridgeFactory, shop: ActionServerProcess
+) -> None:
+    key = "k" * 32
+    down = ServiceConfig(name="gone", target="127.0.0.1:1", timeout=1)
+    bridge = await make_bridge(
+        service("shop", shop), down, disable_auth=False, bearer_auth_key=(key,)
+    )
+    for headers in ({}, {"Authorization": "Bearer wrong"}):
+        public = (await bridge.request("GET", "/readyz", headers=headers)).json()
+        assert [set(s) for s in public["services"]] == [
+            {"name", "state", "actions", "in_flight"}
+        ] * 2
+        assert "127.0.0.1" not in str(public)
+        index = (await bridge.request("GET", "/", headers=headers)).json()
+        assert "127.0.0.1" not in str(index)
+    detailed = await bridge.request("GET", "/readyz", headers={"Authorization": f"Bearer {key}"})
+    gone = detailed.json()["services"][1]
+    assert gone["target"] == "127.0.0.1:1"
+    assert gone["error"]

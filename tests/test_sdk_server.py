@@ -30,7 +30,7 @@ from jetactions.v1 import actions_pb2, actions_pb2_grpc
 SHOP = Path(__file__).resolve().parent.parent / "examples" / "python" / "shop.py"
 SERVICE = "jetactions.v1.ActionService"
 SECRET_HEADER = "x-jetbridge-secret"
-SERVING_LINE = re.compile(rb"serving (\d+) actions on 127\.0\.0\.1:(\d+)")
+SERVING_LINE = re.compile(rb"serving on 127\.0\.0\.1:(\d+)")
 
 
 def load_shop() -> ModuleType:
@@ -144,14 +144,19 @@ async def test_handler_failure_is_internal_over_the_network(
     assert "private detail" in caplog.text, "the traceback stays in the server's log"
 
 
-async def test_start_logs_one_line_with_the_bound_port(caplog: pytest.LogCaptureFixture) -> None:
+async def test_start_and_stop_log_a_line_each(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="jetactions")
     app: ActionServer = load_shop().build_app("")
     async with serving(app) as running:
         assert running.port > 0
         assert running.address == f"127.0.0.1:{running.port}"
     lines = [r.getMessage() for r in caplog.records if r.name == "jetactions"]
-    assert lines == [f"serving 5 actions on 127.0.0.1:{running.port}"]
+    assert lines == [
+        f"serving on 127.0.0.1:{running.port}: server shop, 5 actions: mail_users, "
+        "adjust_wallet, export_users, ship_order, refresh_stats",
+        "draining: calls in flight get 0.0 s",
+        "stopped",
+    ]
 
 
 async def test_sync_handlers_run_in_the_server_thread_pool() -> None:
@@ -228,9 +233,43 @@ async def test_message_size_limit_is_enforced_both_ways() -> None:
         assert raised.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+async def test_oversize_answer_names_the_send_limit() -> None:
+    # gRPC itself would only reset the stream; the caller must learn why, and whose limit.
+    app = ActionServer(name="big")
+
+    @app.common_action
+    async def report(ctx: ActionContext, size: int) -> dict[str, str]:
+        return {"text": "x" * size}
+
+    async with serving(app, max_message_bytes=4096) as running, connect(running) as channel:
+        stub = actions_pb2_grpc.ActionServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.ExecuteAction(execute("report", inputs={"size": 5000}))
+    assert raised.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert raised.value.details() == (
+        "action 'report' returned 5025 bytes, more than this action server's send limit of "
+        "4096 bytes (max_message_bytes, JETACTIONS_MAX_MESSAGE_BYTES)"
+    )
+
+
+async def test_declared_timeout_bounds_the_run_over_the_network() -> None:
+    app = ActionServer()
+
+    @app.common_action(timeout=0.2)
+    async def slow(ctx: ActionContext) -> None:
+        await asyncio.sleep(30)
+
+    async with serving(app) as running, connect(running) as channel:
+        stub = actions_pb2_grpc.ActionServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await stub.ExecuteAction(execute("slow"), timeout=20)
+    assert raised.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert raised.value.details() == "action 'slow' did not finish within its timeout of 0.2 s"
+
+
 async def test_second_bind_of_a_port_fails_unless_reuse_port() -> None:
     async with serving(ActionServer(), health=False, reflection=False) as first:
-        with pytest.raises(RuntimeError, match="Failed to bind"):
+        with pytest.raises(RuntimeError, match=r"cannot listen on 127\.0\.0\.1:\d+: Address"):
             await ActionServer().start(f"127.0.0.1:{first.port}")
 
     async with serving(ActionServer(), reuse_port=True) as first:
@@ -275,7 +314,7 @@ async def test_bridge_secret_guards_only_the_action_service(
 
 
 async def test_bridge_secret_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JETACTIONS_BRIDGE_SECRET", "from-env")
+    monkeypatch.setenv("JETBRIDGE_SECRET", "from-env")
     async with serving(ActionServer()) as running, connect(running) as channel:
         stub = actions_pb2_grpc.ActionServiceStub(channel)
         with pytest.raises(grpc.aio.AioRpcError) as raised:
@@ -469,7 +508,7 @@ async def child(code: str) -> AsyncIterator[tuple[Child, str]]:
     process = await Child.start(code)
     try:
         match = await process.wait_for(SERVING_LINE)
-        yield process, f"127.0.0.1:{int(match.group(2))}"
+        yield process, f"127.0.0.1:{int(match.group(1))}"
     finally:
         await process.kill()
 
@@ -518,7 +557,7 @@ async def test_second_signal_stops_at_once() -> None:
         slow = asyncio.ensure_future(stub.ExecuteAction(execute("slow")))
         await process.wait_for(re.compile(rb"slow started"))
         process.process.send_signal(signal.SIGTERM)
-        await process.wait_for(re.compile(rb"SIGTERM: stopping"))
+        await process.wait_for(re.compile(rb"draining \(SIGTERM\)"))
         signalled = time.monotonic()
         process.process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(5):

@@ -1,5 +1,5 @@
 """`python -m jetbridge` is the `jetbridge` command."""
 
-from jetbridge.cli import main
+from jetbridge._entry import main
 
 main()

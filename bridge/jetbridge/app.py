@@ -9,14 +9,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, http_exceptions, web
 
-from jetbridge import __version__, exchange, metrics, render
+from jetbridge import __version__, console, exchange, metrics, render
 from jetbridge.auth import Authenticator
 from jetbridge.config import Settings
-from jetbridge.cors import cors_middleware, preflight
+from jetbridge.cors import cors_headers, cors_middleware, preflight
 from jetbridge.discovery import Discovery
-from jetbridge.errors import BridgeError
+from jetbridge.errors import BridgeError, bounded
 from jetbridge.messages import (
     EXECUTE_ACTION,
     GET_ACTION_LIST,
@@ -26,6 +26,7 @@ from jetbridge.messages import (
 )
 from jetbridge.observe import Observer
 from jetbridge.routing import Router
+from jetbridge.server import UNSUPPORTED_ENCODING
 from jetbridge.services import Service, ServiceState
 
 log = logging.getLogger(__name__)
@@ -61,20 +62,22 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(observer.lifespan)
     app.cleanup_ctx.append(metrics.listener(settings))
-    app.router.add_post(MESSAGES_PATH, _messages)
-    app.router.add_post(MESSAGES_PATH.rstrip("/"), _messages)
+    app.router.add_post(MESSAGES_PATH, _messages, expect_handler=_expect)
+    app.router.add_post(MESSAGES_PATH.rstrip("/"), _messages, expect_handler=_expect)
     app.router.add_route("OPTIONS", MESSAGES_PATH, preflight)
     app.router.add_route("OPTIONS", MESSAGES_PATH.rstrip("/"), preflight)
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
+    if settings.console:
+        console.add_routes(app)
     return app
 
 
 async def _services(app: web.Application) -> AsyncIterator[None]:
     """Channels are created inside the running loop (grpc.aio binds them to it)."""
     settings = app[SETTINGS]
-    services = [Service(config, settings) for config in settings.services]
+    services = [Service(c, settings, i) for i, c in enumerate(settings.services)]
     discovery = Discovery(settings, services)
     app[DISCOVERY] = discovery
     app[ROUTER] = Router(discovery, settings.max_call_timeout)
@@ -127,7 +130,8 @@ def _http_detail(error: web.HTTPException) -> str:
 
 def _log_error(request: web.Request, status: int, detail: str) -> None:
     level = logging.ERROR if status >= 500 else logging.WARNING
-    log.log(level, "%s %s -> %d: %s", request.method, request.path, status, detail)
+    path = bounded(request.path, 100)
+    log.log(level, "%s %s -> %d: %s", request.method, path, status, bounded(detail))
 
 
 async def _messages(request: web.Request) -> web.StreamResponse:
@@ -136,7 +140,9 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     exchange.note_caller(caller)
     content_type = request.content_type
     if content_type != JSON and not content_type.endswith("+json"):
-        raise BridgeError(415, f"Content-Type must be {JSON}, not {content_type!r}")
+        raise BridgeError(415, f"Content-Type must be {JSON}, not {bounded(content_type, 100)!r}")
+    if request.headers.get(hdrs.CONTENT_ENCODING, "identity").lower() not in _ENCODINGS:
+        raise BridgeError(415, UNSUPPORTED_ENCODING)
     message = parse_message(await _read_body(request))
     exchange.note_message(message.name, message.params)
     router = request.app[ROUTER]
@@ -163,9 +169,45 @@ async def _messages(request: web.Request) -> web.StreamResponse:
     )
 
 
+async def _expect(request: web.Request) -> web.StreamResponse | None:
+    """`Expect: 100-continue`: refuse before inviting the body, never after. aiohttp calls this
+    outside the middlewares, so the refusal carries its CORS headers itself."""
+    if request.headers.get(hdrs.EXPECT, "").lower() != "100-continue":
+        return _refused(request, BridgeError(417, "Only Expect: 100-continue is supported"))
+    try:
+        await request.app[AUTH].authenticate(request)
+        if (request.content_length or 0) > request.app[SETTINGS].max_body_bytes:
+            raise BridgeError(413, "The request body is too large")
+    except BridgeError as error:
+        return _refused(request, error)
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    return None
+
+
+def _refused(request: web.Request, error: BridgeError) -> web.Response:
+    _log_error(request, error.status, error.detail)
+    response = json_response(error.body(), error.status)
+    response.headers.update(cors_headers(request.app[SETTINGS], request))
+    response.force_close()  # the body it would have sent must not be read as a request
+    return response
+
+
+# What aiohttp decodes by itself; anything else would reach the JSON parser still encoded.
+_ENCODINGS = frozenset({"identity", "gzip", "x-gzip", "deflate"})
+
+
 async def _read_body(request: web.Request) -> bytes:
-    """The body, within `body_timeout`: a client that stalls mid-body is dropped, not waited
-    for forever."""
+    """The body, decoded, within `body_timeout`."""
+    try:
+        return await _receive(request)
+    except web.RequestPayloadError as error:
+        if isinstance(error.__cause__, http_exceptions.ContentEncodingError):
+            raise BridgeError(400, "The body is not valid data for its Content-Encoding") from None
+        raise
+
+
+async def _receive(request: web.Request) -> bytes:
+    """A client that stalls mid-body is dropped, not waited for forever."""
     if request.content.is_eof():
         # All of it came with the headers (the usual case): nothing to wait for, and a timer
         # per request would cost ~4 µs.
@@ -180,9 +222,16 @@ async def _read_body(request: web.Request) -> bytes:
 
 
 def _download(file: render.Download) -> web.Response:
-    response = web.Response(body=file.content, content_type=file.content_type)
-    response.headers["Content-Disposition"] = file.disposition
-    return response
+    # The type is set as a header: aiohttp's content_type= refuses parameters (`; charset=`).
+    return web.Response(
+        body=file.content,
+        headers={
+            "Content-Type": file.content_type,
+            "Content-Disposition": file.disposition,
+            # The browser must not guess another type (e.g. run a "text/plain" file as HTML).
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 async def _index(request: web.Request) -> web.Response:
@@ -197,6 +246,8 @@ async def _index(request: web.Request) -> web.Response:
         "services": [{"name": s.name, "state": s.state.value} for s in services],
         "actions": len(discovery.catalog.actions),
     }
+    if settings.console:
+        body["console_url"] = console.PATH
     warnings = []
     if settings.disable_auth:
         warnings.append(
@@ -218,12 +269,31 @@ async def _readyz(request: web.Request) -> web.Response:
     """Readiness: 200 once the first discovery is done, with every service's state.
 
     A bridge whose action servers are all down is still ready: it answers Jet with clear JSON
-    errors, which beats the load balancer refusing the connection.
+    errors, which beats the load balancer refusing the connection. Probes see names, states and
+    counts; addresses and gRPC errors only go to a caller with valid credentials.
     """
     discovery = request.app[DISCOVERY]
+    detailed = await _authenticated(request)
     body = {
         "ready": discovery.ready,
-        "services": [service.status() for service in discovery.services],
+        "services": [_public(s.status(), detailed) for s in discovery.services],
         "conflicts": [str(conflict) for conflict in discovery.catalog.conflicts],
     }
     return json_response(body, 200 if discovery.ready else 503)
+
+
+_INTERNAL = ("target", "error")
+
+
+def _public(status: dict[str, object], detailed: bool) -> dict[str, object]:
+    return status if detailed else {k: v for k, v in status.items() if k not in _INTERNAL}
+
+
+async def _authenticated(request: web.Request) -> bool:
+    if hdrs.AUTHORIZATION not in request.headers and not request.app[SETTINGS].disable_auth:
+        return False
+    try:
+        await request.app[AUTH].authenticate(request)
+    except BridgeError:
+        return False
+    return True

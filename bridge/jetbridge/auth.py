@@ -37,6 +37,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jetactions.v1 import actions_pb2
 from jetbridge import __version__
 from jetbridge.config import Settings
+from jetbridge.convert import fill_struct, too_deep
 from jetbridge.errors import BridgeError
 
 __all__ = [
@@ -71,6 +72,7 @@ _AUTH_METHODS = {
 # Jet Admin signs with RS256; every other algorithm (none, HS256 keyed with the public key,
 # RS512, ES256, ...) is refused, whatever the token's header says.
 _ALGORITHMS = ["RS256"]
+_MAX_CLAIMS_DEPTH = 16
 
 # Read once at import, never inside a request (file I/O would block the event loop).
 _DEFAULT_KEY_PEM = (
@@ -225,9 +227,15 @@ class Authenticator:
             claims = self._verified_claims(token)
             if not _grants(claims.get("projects"), self.settings.project):
                 raise _denied(f"This JWT gives no access to project {self.settings.project!r}")
-            accepted = caller_from_claims(claims, self.settings)
-            # Never past the token's own expiry (with the leeway the check allowed).
-            expires_in = float(claims["exp"]) + self.settings.jwt_leeway - time.time()
+            try:
+                # Signed is not sane: a 400-digit number or 200 levels of nesting cannot travel.
+                if too_deep(claims, _MAX_CLAIMS_DEPTH):
+                    raise ValueError("nested too deep")
+                accepted = caller_from_claims(claims, self.settings)
+                # Never past the token's own expiry (with the leeway the check allowed).
+                expires_in = float(claims["exp"]) + self.settings.jwt_leeway - time.time()
+            except (ValueError, TypeError, OverflowError):
+                raise _unauthenticated("The JWT's claims are too large or too deep") from None
             self._jwts.put(key, accepted, min(expires_in, self.settings.auth_cache_ttl))
         caller = actions_pb2.Caller()
         caller.CopyFrom(accepted)  # the cached one stays untouched by later changes
@@ -325,7 +333,7 @@ def caller_from_claims(claims: Mapping[str, Any], settings: Settings) -> actions
         project=_name(claims.get("project")) or settings.project,
         environment=_name(claims.get("environment")) or settings.environment,
     )
-    caller.claims.update(dict(claims))
+    fill_struct(caller.claims, dict(claims))
     return caller
 
 

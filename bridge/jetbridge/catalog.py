@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -80,7 +81,7 @@ class Catalog:
                     )
                 else:
                     options[key] = service
-        body = orjson.dumps([render.action(route.action) for route in actions.values()])
+        body = orjson.dumps([listing_item(route, conflicts) for route in actions.values()])
         for conflict in conflicts:
             log.error("conflict: %s", conflict)
         return cls(actions, options, tuple(conflicts), body)
@@ -109,3 +110,17 @@ class Catalog:
                 }
             )
         return rows
+
+
+def listing_item(route: Route, conflicts: Sequence[Conflict]) -> dict[str, Any]:
+    """One get_action_list entry, plus a `jetbridge` key that Jet Admin ignores and the console
+    reads: the service that serves the action and the conflicts over its names."""
+    action = route.action
+    keys = {("action", action.name)}
+    models = action.model_action.models if action.WhichOneof("kind") == "model_action" else [""]
+    keys |= {("field options", f"{m}.{p.name}") for m in models for p in action.params}
+    own = [str(conflict) for conflict in conflicts if (conflict.kind, conflict.key) in keys]
+    extra: dict[str, Any] = {"service": route.service.name}
+    if own:
+        extra["conflicts"] = own
+    return {**render.action(action), "jetbridge": extra}

@@ -1,18 +1,26 @@
-"""Bridge settings: from command-line flags, environment variables and a TOML file.
+"""Bridge settings: each declared once, read from flags, environment variables and a TOML file.
+
+A setting is one field of `Settings` whose metadata (`_setting(...)`) holds everything else about
+it: its environment variable, its flag, how a value is parsed and checked, its help text, and
+the per-service key it is the default of. The argparse flags (`add_flags`), the environment
+mapping and the README table check are all generated from those declarations.
 
 Precedence: flags, then environment, then the file named by `--config` (or `JETBRIDGE_CONFIG`),
 then defaults. Settings that the reference jet-bridge server also has keep its environment names
-(ADDRESS, PORT, DISABLE_AUTH, ...); the bridge's own ones start with `JETBRIDGE_`. Everything is
-validated once at start; a bad value stops the bridge with a message that names the setting.
+(ADDRESS, PORT, DISABLE_AUTH, ...); the bridge's own ones start with `JETBRIDGE_`. Every invalid
+setting is reported at once, each under the name the user wrote (flag, variable or TOML key).
+A `Settings` built in code is validated the same way, in `__post_init__`.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import ipaddress
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,112 +28,34 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from jetbridge import inprocess
-
 MiB = 1024 * 1024
+CONFIG_ENV = "JETBRIDGE_CONFIG"
+SERVICES_ENV = "JETBRIDGE_SERVICES"
 
 
 class ConfigError(ValueError):
-    """A setting is missing or invalid; the message says which and why."""
+    """Settings are missing or invalid; the message names each one and says why."""
+
+    def __init__(self, problems: str | Sequence[str]) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
 
 
-@dataclass(frozen=True, kw_only=True)
-class ServiceConfig:
-    """One action server (or one set of replicas) the bridge calls."""
-
-    name: str
-    """Name used in logs, errors and routing tables."""
-    target: str
-    """gRPC target: `host:port`, several comma-separated `host:port`, or `dns:///host:port`."""
-    timeout: float
-    """Deadline of one call, in seconds, unless the action declares a smaller one."""
-    secret: str = dataclasses.field(default="", repr=False)
-    """Sent as `x-jetbridge-secret` metadata, for action servers that only accept the bridge."""
-    max_concurrent_calls: int = 100
-    """Calls in flight at most; more are refused with 503 at once instead of queueing."""
-    tls: bool = False
-    """Call the service over TLS (implied by any of the files below)."""
-    ca_file: str = ""
-    """PEM of the CAs that sign the service's certificate; empty means the system's."""
-    cert_file: str = ""
-    """PEM certificate chain the bridge presents (mutual TLS), with `key_file`."""
-    key_file: str = ""
-    """PEM private key of `cert_file`."""
-    server_name: str = ""
-    """Name expected in the service's certificate, when it differs from the target's host."""
-
-    @property
-    def uses_tls(self) -> bool:
-        """TLS was asked for, or is implied by a CA, a client certificate or a server name."""
-        return self.tls or bool(self.ca_file or self.cert_file or self.server_name)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Settings:
-    """Every setting of the bridge, validated."""
-
-    address: str = "0.0.0.0"
-    port: int = 8888
-    services: tuple[ServiceConfig, ...] = ()
-    call_timeout: float = 10.0
-    discovery_timeout: float = 3.0
-    refresh_interval: float = 60.0
-    retry_max_interval: float = 5.0
-    max_body_bytes: int = 1 * MiB
-    max_message_bytes: int = 16 * MiB
-    max_call_timeout: float = 60.0
-    body_timeout: float = 30.0
-    workers: int = 1
-    disable_auth: bool = False
-    log_level: str = "INFO"
-    bridge_secret: str = dataclasses.field(default="", repr=False)
-    # Authentication; names as in the reference jet-bridge (docs/jet-admin.md).
-    project: str = ""
-    token: str = dataclasses.field(default="", repr=False)
-    environment: str = ""
-    jwt_verify_key: str = dataclasses.field(default="", repr=False)
-    """PEM of the RSA key that verifies JWTs; empty means Jet Admin's own key."""
-    bearer_auth_key: tuple[str, ...] = dataclasses.field(default=(), repr=False)
-    api_base_url: str = "https://api.jetadmin.io/api"
-    jwt_leeway: float = 10.0
-    auth_cache_ttl: float = 60.0
-    auth_failure_cache_ttl: float = 5.0
-    auth_cache_size: int = 10_000
-    auth_timeout: float = 5.0
-    forward_token: bool = False
-    # CORS, answered to the browser that runs Jet Admin.
-    cors_headers: bool = True
-    allow_origin: tuple[str, ...] = ("*",)
-    cors_max_age: int = 86_400
-    # Observability (docs/observability.md).
-    log_format: str = "text"
-    """`text` or `json` (one object a line), for the bridge's own logs and the access log."""
-    access_log: bool = True
-    """One line per request on the `jetbridge.access` logger."""
-    metrics_port: int = 0
-    """Port of the Prometheus `/metrics` listener (on `address`); 0: no metrics at all."""
-
-    def service(self, name: str) -> ServiceConfig:
-        """The configured service called `name`."""
-        for service in self.services:
-            if service.name == name:
-                return service
-        raise KeyError(name)
-
-
-@dataclass(frozen=True)
-class _Option:
-    """How one setting is read and checked."""
-
-    name: str
-    env: str
-    parse: Callable[[Any], Any]
+# --- value parsers: each takes what a flag, a variable, TOML or code gave, and returns the
+# --- setting's value, or raises ValueError with a sentence that completes "<name> <value> ...".
 
 
 def _positive_float(value: Any) -> float:
     number = float(value)
     if not number > 0 or number == float("inf"):
         raise ValueError("must be a positive number of seconds")
+    return number
+
+
+def _non_negative_float(value: Any) -> float:
+    number = float(value)
+    if not number >= 0 or number == float("inf"):
+        raise ValueError("must be zero or a positive number of seconds")
     return number
 
 
@@ -159,18 +89,24 @@ def _bool(value: Any) -> bool:
     raise ValueError("must be true or false")
 
 
-def _log_level(value: Any) -> str:
-    level = str(value).upper()
-    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
-    return level
-
-
 def _log_format(value: Any) -> str:
     text = str(value).strip().lower()
     if text not in {"text", "json"}:
         raise ValueError("must be text or json")
     return text
+
+
+def _port_or_off(value: Any) -> int:
+    if str(value).strip() in {"", "0"}:
+        return 0
+    return _port(value)
+
+
+def _log_level(value: Any) -> str:
+    level = str(value).upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+    return level
 
 
 def _nonempty(value: Any) -> str:
@@ -184,21 +120,19 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def _non_negative_float(value: Any) -> float:
-    number = float(value)
-    if not number >= 0 or number == float("inf"):
-        raise ValueError("must be zero or a positive number of seconds")
-    return number
+def _secret(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    return value
 
 
 def _list(value: Any) -> list[str]:
-    """A list from TOML, or a comma-separated string from a flag or the environment."""
+    """A list from TOML or code, or a comma-separated string from a flag or the environment."""
     items = value if isinstance(value, list | tuple) else str(value).split(",")
     return [str(item).strip() for item in items if str(item).strip()]
 
 
 def _keys(value: Any) -> tuple[str, ...]:
-    # Never echo a secret in an error: this parser accepts every value.
     return tuple(_list(value))
 
 
@@ -210,7 +144,7 @@ def _origins(value: Any) -> tuple[str, ...]:
         return ("*",)
     for origin in origins:
         if not re.fullmatch(r"https?://[^/\s?#]+", origin):
-            raise ValueError(f"{origin!r} is not an origin like https://app.jetadmin.io")
+            raise ValueError(f"has {origin[:80]!r}, not an origin like https://app.jetadmin.io")
     return tuple(origins)
 
 
@@ -221,15 +155,26 @@ def _url(value: Any) -> str:
     return url
 
 
+def _readable_file(value: Any) -> str:
+    path = str(value).strip()
+    if path and not os.access(path, os.R_OK):
+        raise ValueError("is not a readable file")
+    return path
+
+
+def _pem_lines(text: str) -> str:
+    text = text.strip().replace("\\n", "\n")
+    return "\n".join(line.strip() for line in text.splitlines())
+
+
 def _verify_key(value: Any) -> str:
     """PEM text (`\\n` escapes allowed, as the reference accepts) or the path of a PEM file."""
-    text = str(value).strip().replace("\\n", "\n")
-    text = "\n".join(line.strip() for line in text.splitlines())
+    text = _pem_lines(str(value))
     if not text:
         return ""
     if not text.startswith("-----BEGIN"):
         try:
-            text = Path(text).read_text()
+            text = _pem_lines(Path(text).read_text())
         except OSError as error:
             raise ValueError(f"is neither PEM text nor a readable file: {error.strerror}") from None
     try:
@@ -243,50 +188,415 @@ def _verify_key(value: Any) -> str:
     return text
 
 
-_OPTIONS = (
-    _Option("address", "ADDRESS", _nonempty),
-    _Option("port", "PORT", _port),
-    _Option("call_timeout", "JETBRIDGE_CALL_TIMEOUT", _positive_float),
-    _Option("discovery_timeout", "JETBRIDGE_DISCOVERY_TIMEOUT", _positive_float),
-    _Option("refresh_interval", "JETBRIDGE_REFRESH_INTERVAL", _positive_float),
-    _Option("retry_max_interval", "JETBRIDGE_RETRY_MAX_INTERVAL", _positive_float),
-    _Option("max_body_bytes", "JETBRIDGE_MAX_BODY_BYTES", _positive_int),
-    _Option("max_message_bytes", "JETBRIDGE_MAX_MESSAGE_BYTES", _positive_int),
-    _Option("max_call_timeout", "JETBRIDGE_MAX_CALL_TIMEOUT", _positive_float),
-    _Option("body_timeout", "JETBRIDGE_BODY_TIMEOUT", _positive_float),
-    _Option("workers", "JETBRIDGE_WORKERS", _positive_int),
-    _Option("disable_auth", "DISABLE_AUTH", _bool),
-    _Option("log_level", "JETBRIDGE_LOG_LEVEL", _log_level),
-    _Option("project", "PROJECT", _text),
-    _Option("token", "TOKEN", _text),
-    _Option("environment", "ENVIRONMENT", _text),
-    _Option("jwt_verify_key", "JWT_VERIFY_KEY", _verify_key),
-    _Option("bearer_auth_key", "BEARER_AUTH_KEY", _keys),
-    _Option("api_base_url", "API_BASE_URL", _url),
-    _Option("jwt_leeway", "JETBRIDGE_JWT_LEEWAY", _non_negative_float),
-    _Option("auth_cache_ttl", "JETBRIDGE_AUTH_CACHE_TTL", _non_negative_float),
-    _Option("auth_failure_cache_ttl", "JETBRIDGE_AUTH_FAILURE_CACHE_TTL", _non_negative_float),
-    _Option("auth_cache_size", "JETBRIDGE_AUTH_CACHE_SIZE", _positive_int),
-    _Option("auth_timeout", "JETBRIDGE_AUTH_TIMEOUT", _positive_float),
-    _Option("forward_token", "JETBRIDGE_FORWARD_TOKEN", _bool),
-    _Option("cors_headers", "CORS_HEADERS", _bool),
-    _Option("allow_origin", "ALLOW_ORIGIN", _origins),
-    _Option("cors_max_age", "JETBRIDGE_CORS_MAX_AGE", _positive_int),
-    _Option("bridge_secret", "JETBRIDGE_SECRET", str),
-    _Option("log_format", "JETBRIDGE_LOG_FORMAT", _log_format),
-    _Option("access_log", "JETBRIDGE_ACCESS_LOG", _bool),
-    _Option("metrics_port", "JETBRIDGE_METRICS_PORT", _port),
-)
-SERVICES_ENV = "JETBRIDGE_SERVICES"
-CONFIG_ENV = "JETBRIDGE_CONFIG"
-
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# --- declarations
 
 
-def environment_names() -> dict[str, str]:
-    """Setting name → environment variable, for the documentation and `--help`."""
-    names = {option.name: option.env for option in _OPTIONS}
-    return names | _SERVICE_DEFAULTS_ENV | {"services": SERVICES_ENV}
+@dataclass(frozen=True)
+class Setting:
+    """Everything about one setting but its name, type and default (the field has those)."""
+
+    env: str
+    parse: Callable[[Any], Any]
+    help: str
+    flag: str = ""
+    """Defaults to `--` and the name with dashes."""
+    metavar: str | None = None
+    secret: bool = False
+    """Never echoed in an error, a log line or a repr."""
+    service_key: str = ""
+    """The per-service key (of a `[[services]]` table) whose default this setting is."""
+
+
+def _setting(default: Any, env: str, parse: Callable[[Any], Any], help: str, **more: Any) -> Any:
+    """A `Settings` field declared with everything about it (see `Setting`)."""
+    setting = Setting(env=env, parse=parse, help=help, **more)
+    return dataclasses.field(default=default, repr=not setting.secret, metadata={"s": setting})
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+_ADDRESS = re.compile(r"(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):\d{1,5}")
+_INPROCESS = re.compile(r"inprocess:[^:\s]+:[A-Za-z_][A-Za-z0-9_.]*")
+
+
+def is_inprocess(target: str) -> bool:
+    """`inprocess:MODULE:ATTR` targets run a Python ActionServer inside the bridge."""
+    return target.startswith("inprocess:")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceConfig:
+    """One action server (or one set of replicas) the bridge calls; validated on creation."""
+
+    name: str = ""
+    """Name used in logs, errors and routing tables; empty: the name the server declares."""
+    target: str
+    """gRPC target: `host:port`, several comma-separated `host:port`, `dns:///host:port`, or
+    `inprocess:MODULE:ATTR`."""
+    timeout: float = 10.0
+    """Deadline of one call, in seconds, unless the action declares a smaller one."""
+    secret: str = dataclasses.field(default="", repr=False)
+    """Sent as `x-jetbridge-secret` metadata, for action servers that only accept the bridge."""
+    max_concurrent_calls: int = 100
+    """Calls in flight at most; more are refused with 503 at once instead of queueing."""
+    tls: bool = False
+    """Call the service over TLS (implied by any of the files below)."""
+    ca_file: str = ""
+    """PEM of the CAs that sign the service's certificate; empty means the system's."""
+    cert_file: str = ""
+    """PEM certificate chain the bridge presents (mutual TLS), with `key_file`."""
+    key_file: str = ""
+    """PEM private key of `cert_file`."""
+    server_name: str = ""
+    """Name expected in the service's certificate, when it differs from the target's host."""
+
+    def __post_init__(self) -> None:
+        problems = list(self._problems())
+        if problems:
+            raise ConfigError(problems)
+
+    def _problems(self) -> Iterator[str]:
+        where = f"service {self.name or self.target[:100]!r}"
+        if self.name and not _NAME.fullmatch(self.name):
+            yield f"{where}: name may hold only letters, digits, _ . -"
+        if not self.target.strip():
+            yield f"{where}: `target` (HOST:PORT) is required"
+        elif is_inprocess(self.target):
+            # Only the shape: the module is imported when the app starts.
+            if not _INPROCESS.fullmatch(self.target):
+                yield f"{where}: target must look like inprocess:MODULE:ATTR"
+        elif "://" not in self.target:
+            for address in self.target.split(","):
+                if not _ADDRESS.fullmatch(address.strip()):
+                    yield f"{where}: target {address.strip()[:100]!r} is not HOST:PORT"
+        for key, parse in SERVICE_KEYS.items():
+            try:
+                object.__setattr__(self, key, parse(getattr(self, key)))
+            except (TypeError, ValueError) as error:
+                shown = "***" if key == "secret" else repr(getattr(self, key))[:100]
+                yield f"{where}: {key} {shown} {error}"
+        if bool(self.cert_file) != bool(self.key_file):
+            yield f"{where}: cert_file and key_file go together (mutual TLS)"
+
+    @property
+    def uses_tls(self) -> bool:
+        """TLS was asked for, or is implied by a CA, a client certificate or a server name."""
+        return self.tls or bool(self.ca_file or self.cert_file or self.server_name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Every setting of the bridge, validated on creation (README's "Configuration")."""
+
+    services: tuple[ServiceConfig, ...] = ()
+    address: str = _setting("0.0.0.0", "ADDRESS", _nonempty, "listen address")
+    port: int = _setting(8888, "PORT", _port, "listen port")
+    workers: int = _setting(
+        1, "JETBRIDGE_WORKERS", _positive_int, "bridge processes sharing the port"
+    )
+    log_level: str = _setting(
+        "INFO", "JETBRIDGE_LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR"
+    )
+    # Observability (docs/observability.md).
+    log_format: str = _setting(
+        "text",
+        "JETBRIDGE_LOG_FORMAT",
+        _log_format,
+        "text, or json: one object a line (own logs and access log)",
+    )
+    access_log: bool = _setting(True, "JETBRIDGE_ACCESS_LOG", _bool, "one log line per request")
+    metrics_port: int = _setting(
+        0,
+        "JETBRIDGE_METRICS_PORT",
+        _port_or_off,
+        "serve Prometheus /metrics on this port (no auth: keep it private); 0: off",
+    )
+    max_connections: int = _setting(
+        10_000,
+        "JETBRIDGE_MAX_CONNECTIONS",
+        _positive_int,
+        "open connections at most (also bounded by the file-descriptor limit)",
+    )
+    keepalive_timeout: float = _setting(
+        30.0,
+        "JETBRIDGE_KEEPALIVE_TIMEOUT",
+        _positive_float,
+        "seconds an idle connection, or one still sending its headers, stays open",
+    )
+    # Calls to action servers.
+    call_timeout: float = _setting(
+        10.0,
+        "JETBRIDGE_CALL_TIMEOUT",
+        _positive_float,
+        "default deadline of a call, s",
+        service_key="timeout",
+    )
+    max_call_timeout: float = _setting(
+        60.0, "JETBRIDGE_MAX_CALL_TIMEOUT", _positive_float, "cap on every call's deadline, s"
+    )
+    max_concurrent_calls: int = _setting(
+        100,
+        "JETBRIDGE_MAX_CONCURRENT_CALLS",
+        _positive_int,
+        "calls in flight per service before 503",
+        service_key="max_concurrent_calls",
+    )
+    discovery_timeout: float = _setting(
+        3.0, "JETBRIDGE_DISCOVERY_TIMEOUT", _positive_float, "deadline of one ListActions, s"
+    )
+    refresh_interval: float = _setting(
+        60.0, "JETBRIDGE_REFRESH_INTERVAL", _positive_float, "re-discovery period, s"
+    )
+    retry_max_interval: float = _setting(
+        5.0,
+        "JETBRIDGE_RETRY_MAX_INTERVAL",
+        _positive_float,
+        "longest wait between retries of a down service, s",
+    )
+    bridge_secret: str = _setting(
+        "",
+        "JETBRIDGE_SECRET",
+        _secret,
+        "shared secret sent to action servers as x-jetbridge-secret",
+        flag="--secret",
+        secret=True,
+        service_key="secret",
+    )
+    tls: bool = _setting(
+        False, "JETBRIDGE_TLS", _bool, "call action servers over TLS", service_key="tls"
+    )
+    ca_file: str = _setting(
+        "",
+        "JETBRIDGE_TLS_CA_FILE",
+        _readable_file,
+        "CAs of the action servers' certificates (PEM)",
+        flag="--tls-ca-file",
+        service_key="ca_file",
+    )
+    cert_file: str = _setting(
+        "",
+        "JETBRIDGE_TLS_CERT_FILE",
+        _readable_file,
+        "the bridge's certificate for mutual TLS (PEM)",
+        flag="--tls-cert-file",
+        service_key="cert_file",
+    )
+    key_file: str = _setting(
+        "",
+        "JETBRIDGE_TLS_KEY_FILE",
+        _readable_file,
+        "the key of --tls-cert-file (PEM)",
+        flag="--tls-key-file",
+        service_key="key_file",
+    )
+    # Limits on what the browser sends and what travels to action servers.
+    max_body_bytes: int = _setting(
+        1 * MiB, "JETBRIDGE_MAX_BODY_BYTES", _positive_int, "largest HTTP body (413 above)"
+    )
+    max_message_bytes: int = _setting(
+        16 * MiB,
+        "JETBRIDGE_MAX_MESSAGE_BYTES",
+        _positive_int,
+        "largest gRPC message either way",
+    )
+    body_timeout: float = _setting(
+        30.0,
+        "JETBRIDGE_BODY_TIMEOUT",
+        _positive_float,
+        "seconds to receive a request body (408 after)",
+    )
+    # Authentication; names as in the reference jet-bridge (docs/jet-admin.md).
+    disable_auth: bool = _setting(
+        False, "DISABLE_AUTH", _bool, "development only: accept requests without credentials"
+    )
+    project: str = _setting("", "PROJECT", _text, "Jet Admin project name; enables JWT")
+    token: str = _setting(
+        "", "TOKEN", _text, "project token; enables Token and ProjectToken", secret=True
+    )
+    environment: str = _setting("", "ENVIRONMENT", _text, "Jet Admin environment name")
+    jwt_verify_key: str = _setting(
+        "",
+        "JWT_VERIFY_KEY",
+        _verify_key,
+        "RSA public key of JWTs (PEM text or file), default Jet Admin's",
+        metavar="PEM_OR_FILE",
+        secret=True,
+    )
+    bearer_auth_key: tuple[str, ...] = _setting(
+        (),
+        "BEARER_AUTH_KEY",
+        _keys,
+        "static Bearer keys, comma-separated (several for rotation)",
+        metavar="KEY[,KEY...]",
+        secret=True,
+    )
+    api_base_url: str = _setting(
+        "https://api.jetadmin.io/api", "API_BASE_URL", _url, "Jet Admin's API"
+    )
+    jwt_leeway: float = _setting(
+        10.0, "JETBRIDGE_JWT_LEEWAY", _non_negative_float, "allowed clock skew, s"
+    )
+    auth_cache_ttl: float = _setting(
+        60.0, "JETBRIDGE_AUTH_CACHE_TTL", _non_negative_float, "cache an allowed credential, s"
+    )
+    auth_failure_cache_ttl: float = _setting(
+        5.0,
+        "JETBRIDGE_AUTH_FAILURE_CACHE_TTL",
+        _non_negative_float,
+        "cache a refused credential, s",
+    )
+    auth_cache_size: int = _setting(
+        10_000, "JETBRIDGE_AUTH_CACHE_SIZE", _positive_int, "credentials cached per kind"
+    )
+    auth_timeout: float = _setting(
+        5.0, "JETBRIDGE_AUTH_TIMEOUT", _positive_float, "deadline of Jet Admin's API, s"
+    )
+    forward_token: bool = _setting(
+        False, "JETBRIDGE_FORWARD_TOKEN", _bool, "send the raw credential to action servers"
+    )
+    # CORS, answered to the browser that runs Jet Admin.
+    cors_headers: bool = _setting(True, "CORS_HEADERS", _bool, "send CORS headers")
+    allow_origin: tuple[str, ...] = _setting(
+        ("*",),
+        "ALLOW_ORIGIN",
+        _origins,
+        "allowed origins: * or a comma-separated list",
+        metavar="ORIGIN[,ORIGIN...]",
+    )
+    cors_max_age: int = _setting(
+        86_400, "JETBRIDGE_CORS_MAX_AGE", _positive_int, "preflight cache, s"
+    )
+    # The local console at /console/ (jetbridge.console).
+    console: bool = _setting(
+        False,
+        "JETBRIDGE_CONSOLE",
+        _bool,
+        "serve the console at /console/ (a loopback address only, unless authentication is on)",
+    )
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name, setting in declared().items():
+            try:
+                object.__setattr__(self, name, setting.parse(getattr(self, name)))
+            except (TypeError, ValueError) as error:
+                problems.append(_problem(name, setting, getattr(self, name), error))
+        if not all(isinstance(service, ServiceConfig) for service in self.services):
+            problems.append("services: must be ServiceConfig objects")
+        names = [service.name for service in self.services if service.name]
+        duplicated = sorted({name for name in names if names.count(name) > 1})
+        if duplicated:
+            problems.append(f"services: duplicate name(s) {', '.join(duplicated)}")
+        # A message carries the form inputs twice (`inputs`, and inside `message_params`).
+        if self.max_message_bytes < 2 * self.max_body_bytes + 64 * 1024:
+            problems.append(
+                "max_message_bytes must be at least twice max_body_bytes plus 64 KiB, or a "
+                "large accepted body could not be sent on to the action server"
+            )
+        if self.console and self.disable_auth and not _is_loopback(self.address):
+            problems.append(
+                f"console (JETBRIDGE_CONSOLE): refused on {self.address}, which is not a "
+                "loopback address, while authentication is disabled: listen on 127.0.0.1 or "
+                "turn authentication on"
+            )
+        if problems:
+            raise ConfigError(problems)
+
+    def service(self, name: str) -> ServiceConfig:
+        """The configured service called `name`."""
+        for service in self.services:
+            if service.name == name:
+                return service
+        raise KeyError(name)
+
+
+def _is_loopback(address: str) -> bool:
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def declared() -> dict[str, Setting]:
+    """Every declared setting by name, in declaration order."""
+    return {
+        field.name: field.metadata["s"]
+        for field in dataclasses.fields(Settings)
+        if "s" in field.metadata
+    }
+
+
+def flag_of(name: str, setting: Setting) -> str:
+    """The command-line flag of a setting."""
+    return setting.flag or "--" + name.replace("_", "-")
+
+
+def _default(name: str) -> Any:
+    return next(f.default for f in dataclasses.fields(Settings) if f.name == name)
+
+
+# Per-service keys of [[services]] tables and how each is checked: those of the top-level
+# settings that are their defaults, and `server_name`, which only a service has.
+SERVICE_KEYS: dict[str, Callable[[Any], Any]] = {
+    "name": _text,
+    "target": _text,
+    **{s.service_key: s.parse for s in declared().values() if s.service_key},
+    "server_name": _text,
+}
+
+
+def _problem(name: str, setting: Setting | None, value: Any, error: Exception) -> str:
+    shown = "***" if setting is None or setting.secret else repr(value)[:100]
+    return f"{name} {shown} {error}"
+
+
+# --- the command line
+
+
+def add_flags(parser: argparse.ArgumentParser) -> None:
+    """Add `--config`, `--service` and one flag per declared setting to a subcommand."""
+    parser.add_argument("--config", help=f"TOML config file (env {CONFIG_ENV})")
+    parser.add_argument(
+        "--service",
+        dest="services",
+        action="append",
+        metavar="[NAME=]TARGET",
+        help=(
+            "an action server, repeatable; TARGET is HOST:PORT, several comma-separated, "
+            f"dns:///HOST:PORT, or inprocess:MODULE:ATTR (env {SERVICES_ENV})"
+        ),
+    )
+    for name, setting in declared().items():
+        help = f"{setting.help} (env {setting.env}; default {_shown_default(name, setting)})"
+        if isinstance(_default(name), bool):
+            parser.add_argument(
+                flag_of(name, setting),
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help,
+            )
+        else:
+            parser.add_argument(
+                flag_of(name, setting), dest=name, metavar=setting.metavar, help=help
+            )
+
+
+def _shown_default(name: str, setting: Setting) -> str:
+    default = _default(name)
+    if isinstance(default, tuple):
+        return ",".join(default) or "none"
+    return "none" if default == "" else str(default).lower()
+
+
+def flags_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings given on the command line (what `add_flags` added), for `load_settings`."""
+    names = {"services", *declared()}
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+# --- loading
 
 
 def parse_service_spec(spec: str) -> dict[str, str]:
@@ -305,26 +615,30 @@ def load_settings(
     """Merge flags, environment and the config file into validated settings.
 
     `flags` holds only what was given on the command line (None values are ignored); its
-    `services` entry is a list of `[NAME=]TARGET` strings.
+    `services` entry is a list of `[NAME=]TARGET` strings. Every problem is reported at once,
+    each named as the user wrote it.
     """
     environ = os.environ if environ is None else environ
-    flags = {key: value for key, value in (flags or {}).items() if value is not None}
     path = config_file or environ.get(CONFIG_ENV)
     raw: dict[str, Any] = _read_toml(Path(path)) if path else {}
-
-    for option in _OPTIONS:
-        if option.env in environ:
-            raw[option.name] = environ[option.env]
-    for key, env in _SERVICE_DEFAULTS_ENV.items():
-        if env in environ:
-            raw[key] = environ[env]
+    origin = {key: f"{key} (in {path})" for key in raw}
+    settings = declared()
+    for name, setting in settings.items():
+        if setting.env in environ:
+            raw[name], origin[name] = environ[setting.env], setting.env
     if environ.get(SERVICES_ENV):
         # Entries are separated by spaces or semicolons; commas stay inside one target.
         specs = re.split(r"[;\s]+", environ[SERVICES_ENV])
         raw["services"] = [parse_service_spec(spec) for spec in specs if spec]
-    for key, value in flags.items():
-        raw[key] = [parse_service_spec(spec) for spec in value] if key == "services" else value
-    return _validate(raw)
+        origin["services"] = SERVICES_ENV
+    for name, value in (flags or {}).items():
+        if value is None:
+            continue
+        if name == "services":
+            raw[name], origin[name] = [parse_service_spec(spec) for spec in value], "--service"
+        else:
+            raw[name], origin[name] = value, flag_of(name, settings[name])
+    return _validate(raw, origin)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -337,128 +651,61 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: invalid TOML: {error}") from error
 
 
-def _validate(raw: Mapping[str, Any]) -> Settings:
-    known = {option.name for option in _OPTIONS} | {"services", *_SERVICE_DEFAULTS_ENV}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(f"unknown setting(s): {', '.join(unknown)}")
+def _validate(raw: Mapping[str, Any], origin: Mapping[str, str]) -> Settings:
+    settings = declared()
+    known = {*settings, "services"}
+    problems = [f"unknown setting {key[:100]!r}" for key in raw if key not in known]
     values: dict[str, Any] = {}
-    for option in _OPTIONS:
-        if option.name in raw:
+    for name, setting in settings.items():
+        if name in raw:
             try:
-                values[option.name] = option.parse(raw[option.name])
+                values[name] = setting.parse(raw[name])
             except (TypeError, ValueError) as error:
-                raise ConfigError(
-                    f"{option.name} ({option.env}): {raw[option.name]!r} {error}"
-                ) from None
-    defaults = {
-        "timeout": values.get("call_timeout", Settings.call_timeout),
-        "secret": values.get("bridge_secret", ""),
-    }
-    # Top-level per-service keys (file, environment, flags) apply to every service.
-    defaults.update({key: raw[key] for key in _SERVICE_DEFAULTS_ENV if key in raw})
-    values["services"] = _validate_services(raw.get("services", ()), defaults)
-    settings = Settings(**values)
-    # A message carries the form inputs twice (`inputs`, and inside `message_params`).
-    if settings.max_message_bytes < 2 * settings.max_body_bytes + 64 * 1024:
-        raise ConfigError(
-            "max_message_bytes must be at least twice max_body_bytes plus 64 KiB, or a large "
-            "accepted body could not be sent on to the action server"
-        )
-    return settings
+                problems.append(_problem(origin[name], setting, raw[name], error))
+    where, _, file = origin.get("services", "services").partition(" ")
+    services = _services(raw.get("services", ()), values, where, file)
+    if isinstance(services, list):
+        problems += services
+    if problems:
+        raise ConfigError(problems)
+    assert isinstance(services, tuple)
+    return Settings(services=services, **values)
 
 
-def _validate_services(
-    entries: Sequence[Any], defaults: Mapping[str, Any]
-) -> tuple[ServiceConfig, ...]:
+def _services(
+    entries: Any, values: Mapping[str, Any], where: str, file: str
+) -> tuple[ServiceConfig, ...] | list[str]:
+    """The services, or the problems with them (each named `where[i]`, then `file` if any)."""
+    file = f" {file}" if file else ""
     if not isinstance(entries, list | tuple):
-        raise ConfigError("services: must be a list of tables with `name` and `target`")
+        return [f"{where}{file}: must be a list of tables with `name` and `target`"]
     if not entries:
-        raise ConfigError(
+        return [
             "no action servers configured: give --service [NAME=]HOST:PORT, "
             f"{SERVICES_ENV}, or [[services]] in the config file"
-        )
+        ]
+    # A top-level setting is the default of its per-service key.
+    defaults = {
+        s.service_key: values.get(name, _default(name))
+        for name, s in declared().items()
+        if s.service_key
+    }
     services: list[ServiceConfig] = []
+    problems: list[str] = []
     for index, entry in enumerate(entries):
         if not isinstance(entry, Mapping):
-            raise ConfigError(f"services[{index}]: must be a table with `name` and `target`")
-        services.append(_validate_service(index, entry, defaults))
-    names = [service.name for service in services]
+            problems.append(f"{where}[{index}]{file}: must be a table with `name` and `target`")
+            continue
+        extra = sorted(str(key)[:100] for key in set(entry) - set(SERVICE_KEYS))
+        if extra:
+            problems.append(f"{where}[{index}]{file}: unknown key(s) {', '.join(extra)}")
+            continue
+        try:
+            services.append(ServiceConfig(**{**defaults, **entry}))
+        except ConfigError as error:
+            problems += [f"{where}[{index}]{file}: {problem}" for problem in error.problems]
+    names = [service.name for service in services if service.name]
     duplicated = sorted({name for name in names if names.count(name) > 1})
     if duplicated:
-        raise ConfigError(f"services: duplicate name(s) {', '.join(duplicated)}")
-    return tuple(services)
-
-
-def _validate_service(
-    index: int, entry: Mapping[str, Any], defaults: Mapping[str, Any]
-) -> ServiceConfig:
-    where = f"services[{index}]"
-    extra = sorted(set(entry) - {"name", "target", *_SERVICE_KEYS})
-    if extra:
-        raise ConfigError(f"{where}: unknown key(s) {', '.join(extra)}")
-    target = str(entry.get("target", "")).strip()
-    if not target:
-        raise ConfigError(f"{where}: `target` (HOST:PORT) is required")
-    if inprocess.is_inprocess(target):
-        # Imported now, so that a wrong module or attribute stops the bridge with a message.
-        try:
-            inprocess.resolve(target)
-        except ValueError as error:
-            raise ConfigError(f"{where}: {error}") from None
-    else:
-        for address in _addresses(target):
-            if not re.fullmatch(r"(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):\d{1,5}", address):
-                raise ConfigError(f"{where}: target {address!r} is not HOST:PORT")
-    name = str(entry.get("name") or target).strip()
-    if not entry.get("name"):
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_") or "service"
-    if not _NAME.match(name):
-        raise ConfigError(f"{where}: name {name!r} may hold only letters, digits, _ . -")
-    values: dict[str, Any] = {}
-    for key, parse in _SERVICE_KEYS.items():
-        if key in entry or key in defaults:
-            value = entry.get(key, defaults.get(key))
-            try:
-                values[key] = parse(value)
-            except (TypeError, ValueError) as error:
-                shown = "***" if key == "secret" else repr(value)
-                raise ConfigError(f"{where} ({name}): {key} {shown} {error}") from None
-    if bool(values.get("cert_file")) != bool(values.get("key_file")):
-        raise ConfigError(f"{where} ({name}): cert_file and key_file go together (mutual TLS)")
-    return ServiceConfig(name=name, target=target, **values)
-
-
-def _readable_file(value: Any) -> str:
-    path = str(value).strip()
-    if path and not os.access(path, os.R_OK):
-        raise ValueError("is not a readable file")
-    return path
-
-
-# Per-service keys of [[services]] tables, and how each is checked.
-_SERVICE_KEYS: dict[str, Callable[[Any], Any]] = {
-    "timeout": _positive_float,
-    "secret": str,
-    "max_concurrent_calls": _positive_int,
-    "tls": _bool,
-    "ca_file": _readable_file,
-    "cert_file": _readable_file,
-    "key_file": _readable_file,
-    "server_name": _text,
-}
-# Environment variables that set a per-service key for every service at once.
-_SERVICE_DEFAULTS_ENV = {
-    "max_concurrent_calls": "JETBRIDGE_MAX_CONCURRENT_CALLS",
-    "tls": "JETBRIDGE_TLS",
-    "ca_file": "JETBRIDGE_TLS_CA_FILE",
-    "cert_file": "JETBRIDGE_TLS_CERT_FILE",
-    "key_file": "JETBRIDGE_TLS_KEY_FILE",
-}
-
-
-def _addresses(target: str) -> list[str]:
-    """The host:port parts of a target; a `scheme:///` target is left to gRPC to resolve."""
-    if "://" in target:
-        return []
-    return [part.strip() for part in target.split(",")]
+        problems.append(f"services: duplicate name(s) {', '.join(duplicated)}")
+    return problems or tuple(services)

@@ -14,8 +14,13 @@ from google.protobuf import struct_pb2
 _EXACT_INT = 2**53
 
 
+class InexactNumber(ValueError):
+    """A number beyond ±2^53: a protobuf Value holds a double, which would change it."""
+
+
 def fill_value(value: struct_pb2.Value, data: Any) -> None:
-    """Write the JSON value `data` into `value`."""
+    """Write the JSON value `data` into `value`; InexactNumber for a number beyond ±2^53
+    (orjson reads one beyond 64 bits as a float already, so both kinds are refused)."""
     if data is None:
         value.null_value = struct_pb2.NULL_VALUE
     elif data is True or data is False:
@@ -23,6 +28,8 @@ def fill_value(value: struct_pb2.Value, data: Any) -> None:
     elif isinstance(data, str):
         value.string_value = data
     elif isinstance(data, int | float):
+        if not -_EXACT_INT <= data <= _EXACT_INT:
+            raise InexactNumber(data)
         value.number_value = data
     elif isinstance(data, dict):
         fill_struct(value.struct_value, data)
@@ -67,3 +74,19 @@ def from_value(value: struct_pb2.Value) -> Any:
 def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
     """The JSON object held by `struct`."""
     return {key: from_value(item) for key, item in struct.fields.items()}
+
+
+def too_deep(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest deeper than `limit` (iterative: no recursion limit)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False

@@ -2,8 +2,10 @@
 
 The header lists are the reference server's (PROTOCOL.md section 5), sent on every response,
 errors included. With ALLOW_ORIGIN `*` (the default) every origin is allowed; with a list, a
-matching request Origin is reflected (with `Vary: Origin`) and nothing is sent for others, so the
-browser blocks them. `OPTIONS` preflights are answered 204 without authentication.
+matching request Origin is reflected (with `Vary: Origin` and `Access-Control-Allow-Credentials`)
+and nothing is sent for others, so the browser blocks them; `*` never comes with
+`Allow-Credentials`, a combination browsers reject. `OPTIONS` preflights are answered 204
+without authentication.
 """
 
 from __future__ import annotations
@@ -55,7 +57,9 @@ def cors_headers(settings: Settings, request: web.BaseRequest) -> CIMultiDict[st
     headers[hdrs.ACCESS_CONTROL_ALLOW_METHODS] = ALLOW_METHODS
     headers[hdrs.ACCESS_CONTROL_ALLOW_HEADERS] = ALLOW_HEADERS
     headers[hdrs.ACCESS_CONTROL_EXPOSE_HEADERS] = EXPOSE_HEADERS
-    headers[hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS] = "true"
+    if origin != "*":
+        # Browsers refuse a credentialed answer with `*`; a reflected origin may carry it.
+        headers[hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS] = "true"
     if request.method == hdrs.METH_OPTIONS:
         headers[hdrs.ACCESS_CONTROL_MAX_AGE] = str(settings.cors_max_age)
         if request.headers.get(_REQUEST_PRIVATE_NETWORK, "").lower() == "true":

@@ -40,7 +40,7 @@ class Discovery:
         self.services = tuple(services)
         self.catalog = Catalog()
         self.ready = False
-        self._wake = {service.name: asyncio.Event() for service in self.services}
+        self._wake = {id(service): asyncio.Event() for service in self.services}
         self._tasks: list[asyncio.Task[None]] = []
         self._on_demand: asyncio.Task[None] | None = None
         self._on_demand_at = -_MIN_ON_DEMAND_INTERVAL
@@ -74,7 +74,7 @@ class Discovery:
     def check_soon(self, service: Service) -> None:
         """A call found the service unreachable: ask it again now rather than at the next
         refresh (it goes DOWN, and calls fail fast, only if that fails too)."""
-        self._wake[service.name].set()
+        self._wake[id(service)].set()
 
     async def refresh_on_demand(self) -> None:
         """Refresh every service now (an unknown action name arrived), at most once a second.
@@ -107,7 +107,7 @@ class Discovery:
     async def _wait(self, service: Service, seconds: float) -> None:
         """Sleep up to `seconds`; wake early when asked to, or when the service's channel
         changes state (a lost connection, a restart, replicas turning (not) SERVING)."""
-        wake = self._wake[service.name]
+        wake = self._wake[id(service)]
         state = service.channel.get_state()
         waiters: list[asyncio.Future[object]] = [
             asyncio.ensure_future(wake.wait()),

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 
 import grpc
 
-# How a gRPC status reaches the browser. Anything not listed is a 500.
+# How a gRPC status reaches the browser. Anything not listed (UNKNOWN, INTERNAL, DATA_LOSS, a
+# code from a newer gRPC) is the action server's own failure: 502, as for a broken answer.
 HTTP_STATUS_BY_GRPC_CODE: Mapping[grpc.StatusCode, int] = {
     grpc.StatusCode.CANCELLED: 499,
     grpc.StatusCode.INVALID_ARGUMENT: 400,
@@ -26,7 +27,22 @@ HTTP_STATUS_BY_GRPC_CODE: Mapping[grpc.StatusCode, int] = {
 
 def http_status_for(code: grpc.StatusCode) -> int:
     """The HTTP status the bridge answers with when an action server returns `code`."""
-    return HTTP_STATUS_BY_GRPC_CODE.get(code, 500)
+    return HTTP_STATUS_BY_GRPC_CODE.get(code, SERVER_FAILED)
+
+
+SERVER_FAILED = 502
+"""The one status of every failure of an action server itself: an error it did not mean to
+return, an answer that breaks the contract or cannot be decoded, one too large to send."""
+
+LOG_TEXT_LIMIT = 200
+
+
+def bounded(text: str, limit: int = LOG_TEXT_LIMIT) -> str:
+    """`text` cut to `limit` characters, saying how much was cut: what user input puts into a
+    log line or an error message stays small whatever was sent."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}...({len(text) - limit} more characters)"
 
 
 class BridgeError(Exception):
@@ -79,6 +95,13 @@ def grpc_error(service: str, code: grpc.StatusCode, details: str | None) -> Brid
     else:
         message = details or f"action server '{service}' answered {code.name}"
     return BridgeError(http_status_for(code), message, code=code.name, service=service)
+
+
+def server_failed(service: str, why: str) -> BridgeError:
+    """The action server broke the contract or failed in a way it did not mean to return."""
+    return BridgeError(
+        SERVER_FAILED, f"action server '{service}' failed: {why}", code="INTERNAL", service=service
+    )
 
 
 def unavailable(service: str, why: str) -> BridgeError:

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from google.protobuf import struct_pb2
 
 from jetactions.v1 import actions_pb2
-from jetbridge.convert import fill_struct, fill_value
+from jetbridge.convert import InexactNumber, fill_struct, fill_value, too_deep
 from jetbridge.errors import BridgeError, invalid
 
 GET_ACTION_LIST = "get_action_list"
@@ -51,7 +52,7 @@ def parse_message(body: bytes) -> Message:
     if not isinstance(name, str):
         raise invalid("The message name must be a string", "name", ["must be a string"])
     params = _object(data.get("params"), "params")
-    if _too_deep(params):
+    if too_deep(params, MAX_DEPTH):
         raise invalid(f"params are nested more than {MAX_DEPTH} levels deep", "params")
     return Message(name, params)
 
@@ -68,11 +69,28 @@ def execute_request(params: dict[str, Any]) -> actions_pb2.ExecuteActionRequest:
         inverse_ids=_inverse_ids(params),
     )
     ids = request.ids
-    for item in _ids(params, inputs):
-        fill_value(ids.add(), item)
-    fill_struct(request.inputs, inputs)
-    fill_struct(request.message_params, params)
+    try:
+        for item in _ids(params, inputs):
+            fill_value(ids.add(), item)
+    except InexactNumber:
+        raise invalid(_INEXACT.format("an id"), "ids") from None
+    _fill(request.inputs, inputs, "params.params")
+    _fill(request.message_params, params, "params")
     return request
+
+
+# Ids and inputs must reach the action server exactly as Jet sent them.
+_INEXACT = (
+    "{} is a number beyond ±2^53 (9007199254740992), which cannot reach the action server "
+    "exactly; send it as a string"
+)
+
+
+def _fill(struct: struct_pb2.Struct, data: dict[str, Any], where: str) -> None:
+    try:
+        fill_struct(struct, data)
+    except InexactNumber:
+        raise invalid(_INEXACT.format(f"a value in {where}"), where.split(".")[-1]) from None
 
 
 def field_options_request(params: dict[str, Any]) -> actions_pb2.GetFieldOptionsRequest:
@@ -82,8 +100,8 @@ def field_options_request(params: dict[str, Any]) -> actions_pb2.GetFieldOptions
     if not field:
         raise invalid("get_field_options needs params.field", "field", ["this field is required"])
     request = actions_pb2.GetFieldOptionsRequest(model=model, field=field)
-    fill_struct(request.form, _object(params.get("form"), "params.form"))
-    fill_struct(request.message_params, params)
+    _fill(request.form, _object(params.get("form"), "params.form"), "params.form")
+    _fill(request.message_params, params, "params")
     return request
 
 
@@ -99,22 +117,6 @@ def _object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise invalid(f"{where} must be a JSON object", where)
     return value
-
-
-def _too_deep(value: Any) -> bool:
-    """Whether objects and arrays nest deeper than MAX_DEPTH (iterative: no recursion limit)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = (
-            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        )
-        for child in children:
-            if isinstance(child, dict | list):
-                if depth + 1 > MAX_DEPTH:
-                    return True
-                stack.append((child, depth + 1))
-    return False
 
 
 def _optional_string(params: dict[str, Any], key: str) -> str:

@@ -107,6 +107,8 @@ def execute_result(
         return _download(response.file)
     if outcome == "errors":
         return 400, field_errors(response.errors)
+    if outcome is None:
+        raise ProtocolViolation("an ExecuteAction answer with no outcome")
     result = response.result
     body: dict[str, Any] = from_struct(result.extra)
     body["result"] = from_value(result.value) if result.HasField("value") else True
@@ -133,13 +135,43 @@ def field_errors(errors: actions_pb2.FieldErrors) -> dict[str, Any]:
     return {**jet_errors, "detail": detail, "result": False, "errors": jet_errors}
 
 
+class ProtocolViolation(ValueError):
+    """An action server's answer breaks the contract; the message says how."""
+
+
+# RFC 9110 media type: type "/" subtype, then parameters; tokens only, no CR/LF, bounded.
+_TOKEN = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_MEDIA_TYPE = re.compile(
+    rf"{_TOKEN}/{_TOKEN}(\s*;\s*{_TOKEN}=({_TOKEN}|\"[^\"\\\x00-\x1f\x7f]*\"))*"
+)
+# What can spoof or break a file name: controls (CR/LF/NUL), bidi overrides and isolates,
+# zero-width characters, and path separators.
+_UNSAFE_IN_NAME = re.compile("[\x00-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff/\\\\]")
+MAX_FILENAME_CHARS = 150
+
+
 def _download(file: actions_pb2.File) -> Download:
-    name = file.filename or "download"
+    content_type = file.content_type or "application/octet-stream"
+    if len(content_type) > 200 or not _MEDIA_TYPE.fullmatch(content_type):
+        raise ProtocolViolation("a File with an invalid content type")
     return Download(
         content=file.content,
-        content_type=file.content_type or "application/octet-stream",
-        disposition=content_disposition(name),
+        content_type=content_type,
+        disposition=content_disposition(safe_filename(file.filename)),
     )
+
+
+def safe_filename(name: str) -> str:
+    """The name without what could spoof or break it, at most MAX_FILENAME_CHARS long (the
+    extension kept), and never empty."""
+    name = _UNSAFE_IN_NAME.sub("", name).strip(" .")
+    if len(name) > MAX_FILENAME_CHARS:
+        stem, dot, extension = name.rpartition(".")
+        if dot and 0 < len(extension) <= 16:
+            name = stem[: MAX_FILENAME_CHARS - len(extension) - 1] + "." + extension
+        else:
+            name = name[:MAX_FILENAME_CHARS]
+    return name or "download"
 
 
 def content_disposition(filename: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from jetbridge import inprocess
 from jetbridge.config import ServiceConfig, Settings
 
 SERVICE_NAME = "jetactions.v1.ActionService"
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
 class ServiceState(enum.Enum):
@@ -117,13 +119,15 @@ class Service:
     holds its own connections.
     """
 
-    def __init__(self, config: ServiceConfig, settings: Settings) -> None:
+    def __init__(self, config: ServiceConfig, settings: Settings, index: int = 0) -> None:
         self.config = config
-        self.name = config.name
+        # Until an unnamed service declares its name, it is known by its position: an address
+        # must never reach the browser in an error message.
+        self._placeholder = f"service-{index + 1}"
         self.channel: grpc.aio.Channel
         self._idempotent_channel: grpc.aio.Channel
-        self.stub: actions_pb2_grpc.ActionServiceStub | inprocess.InProcessStub
-        self.idempotent_stub: actions_pb2_grpc.ActionServiceStub | inprocess.InProcessStub
+        self.stub: actions_pb2_grpc.ActionServiceStub
+        self.idempotent_stub: actions_pb2_grpc.ActionServiceStub
         if inprocess.is_inprocess(config.target):
             # A Python ActionServer loaded into this process: one servicer, no network.
             self.channel, self.stub = inprocess.connect(config.target)
@@ -148,6 +152,14 @@ class Service:
         self.listing: actions_pb2.ListActionsResponse | None = None
         self.last_error = ""
         self.in_flight = 0
+
+    @property
+    def name(self) -> str:
+        """The configured name, else the name the server declares, else `service-N`."""
+        if self.config.name:
+            return self.config.name
+        declared = self.listing.server_name if self.listing else ""
+        return declared if _NAME.fullmatch(declared) else self._placeholder
 
     def status(self) -> dict[str, object]:
         """State for /readyz, `jetbridge check` and the index page."""

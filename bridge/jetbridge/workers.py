@@ -3,7 +3,10 @@
 Each worker is a whole bridge (its own event loop, gRPC channels and discovery), listening with
 SO_REUSEPORT so that the kernel spreads connections over them; the bridge keeps no state a
 request depends on, so any worker can answer any request. The supervisor only starts workers,
-restarts one that dies, and passes SIGTERM/SIGINT on so that every worker drains.
+restarts one that dies, and passes SIGTERM/SIGINT on so that every worker drains. A worker
+that exits with code 2 cannot start (its port is taken, a setting is wrong): restarting it would
+spin, so the supervisor stops every worker and exits 2 too. Workers ask the kernel to end them
+when the supervisor dies, even by SIGKILL (Linux's PR_SET_PDEATHSIG), so none is left behind.
 
 With `metrics_port` set, the supervisor also serves `/metrics`: it makes a directory for
 prometheus-client's multiprocess mode, hands it to the workers in PROMETHEUS_MULTIPROC_DIR, and
@@ -14,6 +17,7 @@ gauges leave the sum, its counters stay in it), and the directory is removed at 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import shutil
@@ -32,7 +36,10 @@ log = logging.getLogger(__name__)
 WORKER_ENV = "JETBRIDGE_WORKER"
 """Set in a worker's environment (its index); a worker never starts workers of its own."""
 
+CANNOT_START = 2
+"""A worker's exit code when it cannot start; the supervisor then stops, with the same code."""
 _RESTART_PAUSE = 1.0
+_PR_SET_PDEATHSIG = 1
 
 
 def is_worker() -> bool:
@@ -64,8 +71,14 @@ def _supervise(
     signal.signal(signal.SIGINT, on_signal)
     children = [_start(argv, index, env) for index in range(workers)]
     log.info("started %d workers: pids %s", workers, [child.pid for child in children])
-    while not stopping:
+    failed = 0
+    while not stopping and not failed:
         for index, child in enumerate(children):
+            if child.poll() == CANNOT_START:
+                log.error("worker %d cannot start (see above); stopping", index)
+                failed = CANNOT_START
+                stopping.append(signal.SIGTERM)
+                break
             if child.poll() is not None and not stopping:
                 log.error(
                     "worker %d (pid %d) exited with %s; restarting",
@@ -84,12 +97,25 @@ def _supervise(
     codes = [_wait(child, deadline) for child in children]
     for child in children:
         worker_exited(child.pid)
-    return 0 if all(code == 0 for code in codes) else 1
+    return failed or (0 if all(code == 0 for code in codes) else 1)
 
 
 def _start(argv: Sequence[str], index: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
     env = {**os.environ, **env, WORKER_ENV: str(index)}
-    return subprocess.Popen([sys.executable, "-m", "jetbridge", *argv], env=env)
+    supervisor = os.getpid()
+
+    def die_with_supervisor() -> None:
+        """In the child before exec: SIGTERM it when the supervisor dies (Linux only)."""
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != supervisor:  # it died before the request took effect
+            os._exit(1)
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "jetbridge", *argv], env=env, preexec_fn=die_with_supervisor
+    )
 
 
 @contextlib.contextmanager

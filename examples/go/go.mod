@@ -1,15 +1,10 @@
-module github.com/jetbridge-grpc/examples/go
+module github.com/jetbridge/jetbridge-grpc/examples/go
 
 go 1.26.0
 
-tool (
-	google.golang.org/grpc/cmd/protoc-gen-go-grpc
-	google.golang.org/protobuf/cmd/protoc-gen-go
-)
-
 require (
+	github.com/jetbridge/jetbridge-grpc/sdk_go v0.0.0
 	google.golang.org/grpc v1.85.0
-	google.golang.org/protobuf v1.36.12
 )
 
 require (
@@ -17,5 +12,7 @@ require (
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20260817212433-ac3dfec99bb1 // indirect
-	google.golang.org/grpc/cmd/protoc-gen-go-grpc v1.6.2 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
+
+replace github.com/jetbridge/jetbridge-grpc/sdk_go => ../../sdk_go

@@ -1,328 +1,185 @@
+// Command shop is the example action server of examples/ACTIONS.md in Go.
+//
+//	shop [--address 127.0.0.1:50052] [--prefix go_]
+//
+// JETACTIONS_ADDRESS and JETACTIONS_PREFIX are the defaults of the two flags.
 package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/csv"
-	"encoding/json"
-	"fmt"
+	"flag"
 	"html"
-	"math"
+	"log/slog"
+	"os"
 	"strconv"
-	"strings"
 	"sync"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/types/known/structpb"
-
-	pb "github.com/jetbridge-grpc/examples/go/gen/jetactions/v1"
+	"github.com/jetbridge/jetbridge-grpc/sdk_go/jetactions"
 )
 
-// user is one row of the in-memory users table of examples/ACTIONS.md.
-type user struct {
-	id     int64
-	name   string
-	email  string
-	wallet float64
-}
-
-// The options of the select fields; shared, never modified.
 var (
-	carriers  = []*pb.Option{option("dhl", "DHL", ""), option("ups", "UPS", "")}
-	countries = []*pb.Option{option("italy", "Italy", ""), option("uk", "United Kingdom", "")}
-	cities    = map[string][]*pb.Option{
-		"italy": {option("rome", "Rome", "red"), option("milan", "Milan", "green")},
-		"uk":    {option("london", "London", "blue"), option("leeds", "Leeds", "yellow")},
+	carriers  = []jetactions.Option{{Value: "dhl", Name: "DHL"}, {Value: "ups", Name: "UPS"}}
+	countries = []jetactions.Option{{Value: "italy", Name: "Italy"}, {Value: "uk", Name: "United Kingdom"}}
+	cities    = map[string][]jetactions.Option{
+		"italy": {{Value: "rome", Name: "Rome", Color: "red"}, {Value: "milan", Name: "Milan", Color: "green"}},
+		"uk":    {{Value: "london", Name: "London", Color: "blue"}, {Value: "leeds", Name: "Leeds", Color: "yellow"}},
 	}
 )
 
-// shop serves the example actions of examples/ACTIONS.md. Every action and
-// model name it declares or accepts starts with prefix.
+type user struct {
+	id          int
+	name, email string
+	wallet      jetactions.Decimal
+}
+
+// shop holds the users table; every start begins with the same five users.
 type shop struct {
-	pb.UnimplementedActionServiceServer
-
-	prefix  string
-	actions []*pb.Action          // built once, never modified: ListActions shares them
-	byName  map[string]*pb.Action // the same, by name
-
-	mu    sync.Mutex // guards users
-	users []user
+	mu    sync.Mutex
+	users []*user
 }
 
-func newShop(prefix string) *shop {
-	s := &shop{
-		prefix:  prefix,
-		actions: catalog(prefix),
-		byName:  map[string]*pb.Action{},
-		users: []user{
-			{id: 1, name: "Ada", email: "ada@example.com", wallet: 10.00},
-			{id: 2, name: "Brian", email: "brian@example.com", wallet: 0.00},
-			{id: 3, name: "Chen", email: "chen@example.com", wallet: 25.50},
-			{id: 4, name: "Dana", email: "dana@example.com", wallet: 3.75},
-			{id: 5, name: "Emil", email: "emil@example.com", wallet: 100.00},
-		},
-	}
-	for _, a := range s.actions {
-		s.byName[a.GetName()] = a
-	}
-	return s
-}
-
-// catalog declares the actions in the order of examples/ACTIONS.md.
-func catalog(prefix string) []*pb.Action {
-	users, orders := prefix+"users", prefix+"orders"
-	return []*pb.Action{
-		{
-			Name:  prefix + "mail_users",
-			Label: "Mail users",
-			Icon:  "email",
-			Kind:  modelAction(users, true, true),
-			Params: []*pb.Param{
-				{Name: "subject", Field: pb.FieldType_FIELD_TYPE_CHAR, Required: true},
-				{Name: "body", Field: pb.FieldType_FIELD_TYPE_TEXT, DefaultValue: structpb.NewStringValue("")},
-				{Name: "urgent", Field: pb.FieldType_FIELD_TYPE_BOOLEAN, DefaultValue: structpb.NewBoolValue(false)},
-			},
-		},
-		{
-			Name:  prefix + "adjust_wallet",
-			Label: "Adjust wallet",
-			Kind:  modelAction(users, true, false),
-			Params: []*pb.Param{
-				{Name: "amount", Field: pb.FieldType_FIELD_TYPE_DECIMAL, Required: true},
-			},
-		},
-		{
-			Name:  prefix + "export_users",
-			Label: "Export users",
-			Kind:  modelAction(users, false, false),
-		},
-		{
-			Name:  prefix + "ship_order",
-			Label: "Ship order",
-			Kind:  modelAction(orders, true, false),
-			Params: []*pb.Param{
-				{Name: "carrier", Field: pb.FieldType_FIELD_TYPE_SELECT, Required: true, Options: carriers},
-				{Name: "country", Field: pb.FieldType_FIELD_TYPE_SELECT, Required: true, Options: countries},
-				{Name: "city", Field: pb.FieldType_FIELD_TYPE_SELECT, Required: true, OptionsFromServer: true},
-			},
-		},
-		{
-			Name:  prefix + "refresh_stats",
-			Label: "Refresh stats",
-			Kind:  &pb.Action_CommonAction{CommonAction: &pb.CommonAction{}},
-		},
-	}
-}
-
-func (s *shop) ListActions(ctx context.Context, _ *pb.ListActionsRequest) (*pb.ListActionsResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, status.FromContextError(err).Err()
-	}
-	return &pb.ListActionsResponse{
-		Actions:      s.actions,
-		FieldOptions: []*pb.FieldRef{{Model: s.prefix + "orders", Field: "city"}},
-	}, nil
-}
-
-// ExecuteAction runs one action. Invalid inputs are answered with field
-// errors (see validate); an unknown action is NOT_FOUND and an id that is
-// neither a number nor a string INVALID_ARGUMENT.
-func (s *shop) ExecuteAction(ctx context.Context, req *pb.ExecuteActionRequest) (*pb.ExecuteActionResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, status.FromContextError(err).Err()
-	}
-	action := s.byName[req.GetAction()]
-	if action == nil {
-		return nil, status.Errorf(codes.NotFound, "unknown action %q", req.GetAction())
-	}
-	for _, id := range req.GetIds() {
-		switch id.GetKind().(type) {
-		case *structpb.Value_NumberValue, *structpb.Value_StringValue:
-		default:
-			return nil, status.Error(codes.InvalidArgument, "ids must be numbers or strings")
-		}
-	}
-	if errs := validate(action.GetParams(), req.GetInputs()); errs != nil {
-		return fieldErrors(&pb.FieldErrors{Fields: errs}), nil
-	}
-	switch strings.TrimPrefix(action.GetName(), s.prefix) {
-	case "mail_users":
-		return s.mailUsers(req), nil
-	case "adjust_wallet":
-		return s.adjustWallet(req), nil
-	case "export_users":
-		return s.exportUsers(), nil
-	case "ship_order":
-		return shipOrder(req), nil
-	default: // refresh_stats
-		return result(&pb.Result{}), nil
-	}
-}
-
-// GetFieldOptions answers for (orders, city): the cities of form.country.
-func (s *shop) GetFieldOptions(ctx context.Context, req *pb.GetFieldOptionsRequest) (*pb.GetFieldOptionsResponse, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, status.FromContextError(err).Err()
-	}
-	if req.GetModel() != s.prefix+"orders" || req.GetField() != "city" {
-		return nil, status.Errorf(codes.NotFound, "no field options for model %q, field %q", req.GetModel(), req.GetField())
-	}
-	return &pb.GetFieldOptionsResponse{Options: cities[text(req.GetForm().GetFields()["country"])]}, nil
-}
-
-func (s *shop) mailUsers(req *pb.ExecuteActionRequest) *pb.ExecuteActionResponse {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	selected := map[int64]bool{}
-	for _, v := range req.GetIds() {
-		u := s.lookup(v)
-		if u == nil {
-			return unknownUser(v)
-		}
-		selected[u.id] = true
-	}
-	n := len(req.GetIds())
-	if req.GetInverseIds() {
-		// Every user except the selected ones (select all, then deselect).
-		n = len(s.users) - len(selected)
-	}
-	return result(&pb.Result{Message: ptr(fmt.Sprintf("Mailed %d users", n))})
-}
-
-func (s *shop) adjustWallet(req *pb.ExecuteActionRequest) *pb.ExecuteActionResponse {
-	amount, positive, _ := decimal(req.GetInputs().GetFields()["amount"]) // validated
-	if !positive {
-		return fieldErrors(&pb.FieldErrors{Fields: map[string]*pb.ErrorList{
-			"amount": {Messages: []string{"must be positive"}},
-		}})
-	}
-	ids := req.GetIds()
-	if len(ids) == 0 {
-		return fieldErrors(&pb.FieldErrors{NonFieldErrors: []string{"Select a user"}})
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.lookup(ids[0])
-	if u == nil {
-		return unknownUser(ids[0])
-	}
-	u.wallet = math.Round((u.wallet+amount)*100) / 100
-	return result(&pb.Result{Html: ptr("Wallet of <strong>" + html.EscapeString(u.name) + "</strong> was updated")})
-}
-
-func (s *shop) exportUsers() *pb.ExecuteActionResponse {
-	var buf bytes.Buffer
-	w := csv.NewWriter(&buf) // "\n" line endings, quotes only where needed
-	_ = w.Write([]string{"id", "name", "email"})
-	s.mu.Lock()
-	for _, u := range s.users {
-		_ = w.Write([]string{strconv.FormatInt(u.id, 10), u.name, u.email})
-	}
-	s.mu.Unlock()
-	w.Flush() // writing to a bytes.Buffer cannot fail
-	return &pb.ExecuteActionResponse{Outcome: &pb.ExecuteActionResponse_File{File: &pb.File{
-		Filename:    "users.csv",
-		ContentType: "text/csv",
-		Content:     buf.Bytes(),
-	}}}
-}
-
-// shipOrder names the carrier and the city by their option names ("DHL",
-// "Rome"), as the user saw them on the form.
-func shipOrder(req *pb.ExecuteActionRequest) *pb.ExecuteActionResponse {
-	ids := req.GetIds()
-	if len(ids) == 0 {
-		return fieldErrors(&pb.FieldErrors{NonFieldErrors: []string{"Select an order"}})
-	}
-	inputs := req.GetInputs().GetFields()
-	country, city := text(inputs["country"]), text(inputs["city"])
-	if !hasOption(cities[country], city) {
-		return fieldErrors(&pb.FieldErrors{Fields: map[string]*pb.ErrorList{
-			"city": {Messages: []string{"not a city of " + nameOf(countries, country)}},
-		}})
-	}
-	carrier := nameOf(carriers, text(inputs["carrier"]))
-	return result(&pb.Result{Message: ptr(fmt.Sprintf(
-		"Order %s ships with %s to %s", text(ids[0]), carrier, nameOf(cities[country], city),
-	))})
-}
-
-// nameOf is the name of the option whose value is value, or value itself.
-func nameOf(options []*pb.Option, value string) string {
-	for _, o := range options {
-		if o.GetValue().GetStringValue() == value {
-			return o.GetName()
-		}
-	}
-	return value
-}
-
-func hasOption(options []*pb.Option, value string) bool {
-	for _, o := range options {
-		if o.GetValue().GetStringValue() == value {
-			return true
-		}
-	}
-	return false
-}
-
-func unknownUser(id *structpb.Value) *pb.ExecuteActionResponse {
-	return fieldErrors(&pb.FieldErrors{NonFieldErrors: []string{"Unknown user id: " + text(id)}})
-}
-
-// lookup finds the user an id names. Ids keep their JSON type, so user 1 may
-// arrive as the number 1 or as the string "1". The caller holds s.mu.
-func (s *shop) lookup(v *structpb.Value) *user {
-	id := text(v)
-	for i := range s.users {
-		if strconv.FormatInt(s.users[i].id, 10) == id {
-			return &s.users[i]
-		}
-	}
-	return nil
-}
-
-// text renders a JSON value for a human: strings as they are, whole numbers
-// without a fraction, anything else as JSON.
-func text(v *structpb.Value) string {
-	switch k := v.GetKind().(type) {
-	case nil:
-		return ""
-	case *structpb.Value_StringValue:
-		return k.StringValue
-	case *structpb.Value_NumberValue:
-		if k.NumberValue == math.Trunc(k.NumberValue) && math.Abs(k.NumberValue) <= 1<<53 {
-			return strconv.FormatInt(int64(k.NumberValue), 10)
-		}
-		return strconv.FormatFloat(k.NumberValue, 'g', -1, 64)
-	default:
-		b, err := json.Marshal(v.AsInterface())
-		if err != nil {
-			return ""
-		}
-		return string(b)
-	}
-}
-
-func modelAction(model string, forInstance, bulk bool) *pb.Action_ModelAction {
-	return &pb.Action_ModelAction{ModelAction: &pb.ModelAction{
-		Models: []string{model}, ForInstance: forInstance, Bulk: bulk,
+func newShop() *shop {
+	d := jetactions.MustDecimal
+	return &shop{users: []*user{
+		{1, "Ada", "ada@example.com", d("10.00")}, {2, "Brian", "brian@example.com", d("0.00")},
+		{3, "Chen", "chen@example.com", d("25.50")}, {4, "Dana", "dana@example.com", d("3.75")},
+		{5, "Emil", "emil@example.com", d("100.00")},
 	}}
 }
 
-func option(value, name, color string) *pb.Option {
-	return &pb.Option{Value: structpb.NewStringValue(value), Name: name, Color: color}
+// find returns the user of an id; Jet sends ids as numbers or strings.
+func (s *shop) find(id jetactions.ID) (*user, error) {
+	for _, u := range s.users {
+		if strconv.Itoa(u.id) == id.String() {
+			return u, nil
+		}
+	}
+	return nil, jetactions.NonFieldError("Unknown user id: " + id.String())
 }
 
-// result is a successful outcome; its value is always true here.
-func result(r *pb.Result) *pb.ExecuteActionResponse {
-	r.Value = structpb.NewBoolValue(true)
-	return &pb.ExecuteActionResponse{Outcome: &pb.ExecuteActionResponse_Result{Result: r}}
+type mailInput struct {
+	Subject string `jet:"subject"`
+	Body    string `jet:"body,type=text,default="`
+	Urgent  bool   `jet:"urgent,default=false"`
 }
 
-func fieldErrors(e *pb.FieldErrors) *pb.ExecuteActionResponse {
-	return &pb.ExecuteActionResponse{Outcome: &pb.ExecuteActionResponse_Errors{Errors: e}}
+func (s *shop) mailUsers(_ context.Context, req *jetactions.Request[mailInput]) (*jetactions.Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range req.IDs {
+		if _, err := s.find(id); err != nil {
+			return nil, err
+		}
+	}
+	count := len(req.IDs)
+	if req.InverseIDs {
+		count = len(s.users) - count
+	}
+	return jetactions.Message("Mailed %d users", count), nil
 }
 
-func ptr(s string) *string { return &s }
+type walletInput struct {
+	Amount jetactions.Decimal `jet:"amount"`
+}
+
+func (s *shop) adjustWallet(_ context.Context, req *jetactions.Request[walletInput]) (*jetactions.Result, error) {
+	if req.Input.Amount.Sign() <= 0 {
+		return nil, jetactions.FieldError("amount", "must be positive")
+	}
+	id, ok := req.ID()
+	if !ok {
+		return nil, jetactions.NonFieldError("Select a user")
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, err := s.find(id)
+	if err != nil {
+		return nil, err
+	}
+	u.wallet = u.wallet.Add(req.Input.Amount)
+	return jetactions.HTML("Wallet of <strong>" + html.EscapeString(u.name) + "</strong> was updated"), nil
+}
+
+func (s *shop) exportUsers(context.Context, *jetactions.Request[struct{}]) (*jetactions.Result, error) {
+	var out bytes.Buffer
+	w := csv.NewWriter(&out)
+	s.mu.Lock()
+	_ = w.Write([]string{"id", "name", "email"})
+	for _, u := range s.users {
+		_ = w.Write([]string{strconv.Itoa(u.id), u.name, u.email})
+	}
+	s.mu.Unlock()
+	w.Flush()
+	return jetactions.Download("users.csv", "text/csv", out.Bytes()), nil
+}
+
+type shipInput struct {
+	Carrier string `jet:"carrier"`
+	Country string `jet:"country"`
+	City    string `jet:"city,server_options"`
+}
+
+func shipOrder(_ context.Context, req *jetactions.Request[shipInput]) (*jetactions.Result, error) {
+	id, ok := req.ID()
+	if !ok {
+		return nil, jetactions.NonFieldError("Select an order")
+	}
+	city, ok := nameOf(cities[req.Input.Country], req.Input.City)
+	if !ok {
+		country, _ := nameOf(countries, req.Input.Country)
+		return nil, jetactions.FieldError("city", "not a city of "+country)
+	}
+	// Named as the user saw them on the form ("DHL", "Rome"), not by their values.
+	carrier, _ := nameOf(carriers, req.Input.Carrier)
+	return jetactions.Message("Order %s ships with %s to %s", id, carrier, city), nil
+}
+
+func refreshStats(context.Context, *jetactions.Request[struct{}]) (*jetactions.Result, error) {
+	return nil, nil // {"result": true}
+}
+
+func cityOptions(_ context.Context, req *jetactions.FieldRequest) ([]jetactions.Option, error) {
+	country, _ := req.Form["country"].(string)
+	return cities[country], nil
+}
+
+func nameOf(options []jetactions.Option, value string) (string, bool) {
+	for _, o := range options {
+		if o.Value == value {
+			return o.Name, true
+		}
+	}
+	return value, false
+}
+
+// newServer declares the shop; prefix goes in front of every action and model name.
+func newServer(prefix string, opts ...jetactions.ServerOption) *jetactions.Server {
+	s, users, orders := newShop(), prefix+"users", prefix+"orders"
+	srv := jetactions.NewServer(prefix+"shop", opts...)
+	srv.Handle(
+		jetactions.ModelAction(prefix+"mail_users", users, s.mailUsers,
+			jetactions.ForInstance(), jetactions.Bulk(), jetactions.Label("Mail users"), jetactions.Icon("email")),
+		jetactions.ModelAction(prefix+"adjust_wallet", users, s.adjustWallet,
+			jetactions.ForInstance(), jetactions.Label("Adjust wallet")),
+		jetactions.ModelAction(prefix+"export_users", users, s.exportUsers, jetactions.Label("Export users")),
+		jetactions.ModelAction(prefix+"ship_order", orders, shipOrder, jetactions.ForInstance(), jetactions.Label("Ship order"),
+			jetactions.Field("carrier", jetactions.Choices(carriers...)),
+			jetactions.Field("country", jetactions.Choices(countries...))),
+		jetactions.CommonAction(prefix+"refresh_stats", refreshStats, jetactions.Label("Refresh stats")),
+	)
+	srv.HandleFieldOptions(orders, "city", cityOptions)
+	return srv
+}
+
+func main() {
+	address := flag.String("address", cmp.Or(os.Getenv("JETACTIONS_ADDRESS"), "127.0.0.1:50052"), "host:port to listen on (env JETACTIONS_ADDRESS)")
+	prefix := flag.String("prefix", os.Getenv("JETACTIONS_PREFIX"), "put in front of every action and model name (env JETACTIONS_PREFIX)")
+	flag.Parse()
+	if err := newServer(*prefix).Run(*address); err != nil {
+		slog.Error("shop stopped", "error", err)
+		os.Exit(1)
+	}
+}

@@ -2,179 +2,103 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"net"
+	"errors"
+	"reflect"
 	"testing"
-	"time"
 
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/structpb"
 
-	pb "github.com/jetbridge-grpc/examples/go/gen/jetactions/v1"
+	"github.com/jetbridge/jetbridge-grpc/sdk_go/jetactions"
+	"github.com/jetbridge/jetbridge-grpc/sdk_go/jetactions/jetactionstest"
 )
 
-func values(t *testing.T, vs ...any) []*structpb.Value {
-	t.Helper()
-	out := make([]*structpb.Value, len(vs))
-	for i, v := range vs {
-		var err error
-		if out[i], err = structpb.NewValue(v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
-}
+type call = []jetactionstest.CallOption
 
-func inputs(t *testing.T, m map[string]any) *structpb.Struct {
-	t.Helper()
-	s, err := structpb.NewStruct(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// want parses the protojson form of the expected response.
-func want(t *testing.T, js string) *pb.ExecuteActionResponse {
-	t.Helper()
-	var r pb.ExecuteActionResponse
-	if err := protojson.Unmarshal([]byte(js), &r); err != nil {
-		t.Fatal(err)
-	}
-	return &r
-}
-
-func TestExecuteAction(t *testing.T) {
-	hi := map[string]any{"subject": "Hi"}
+func TestShop(t *testing.T) {
 	csv := "id,name,email\n1,Ada,ada@example.com\n2,Brian,brian@example.com\n3,Chen,chen@example.com\n" +
 		"4,Dana,dana@example.com\n5,Emil,emil@example.com\n"
+	m, ids, in := jetactionstest.Model, jetactionstest.IDs, jetactionstest.Inputs
 	tests := []struct {
-		name string
-		req  *pb.ExecuteActionRequest
-		want string
+		name, action string
+		call         call
+		want         *jetactions.Result
+		wantErr      error
 	}{
-		{"mail ids", &pb.ExecuteActionRequest{Action: "go_mail_users", Ids: values(t, 1, "3"), Inputs: inputs(t, hi)},
-			`{"result": {"value": true, "message": "Mailed 2 users"}}`},
-		{"mail inverse", &pb.ExecuteActionRequest{Action: "go_mail_users", Ids: values(t, 1), InverseIds: true, Inputs: inputs(t, hi)},
-			`{"result": {"value": true, "message": "Mailed 4 users"}}`},
-		{"mail unknown", &pb.ExecuteActionRequest{Action: "go_mail_users", Ids: values(t, 1, 9), Inputs: inputs(t, hi)},
-			`{"errors": {"nonFieldErrors": ["Unknown user id: 9"]}}`},
-		{"mail invalid inputs", &pb.ExecuteActionRequest{Action: "go_mail_users", Ids: values(t, 1), Inputs: inputs(t, map[string]any{"subject": "", "urgent": "maybe"})},
-			`{"errors": {"fields": {"subject": {"messages": ["This field is required."]}, "urgent": {"messages": ["Enter true or false."]}}}}`},
-		{"wallet not a number", &pb.ExecuteActionRequest{Action: "go_adjust_wallet", Ids: values(t, 1), Inputs: inputs(t, map[string]any{"amount": "ten"})},
-			`{"errors": {"fields": {"amount": {"messages": ["Enter a number."]}}}}`},
-		{"wallet zero", &pb.ExecuteActionRequest{Action: "go_adjust_wallet", Ids: values(t, 1), Inputs: inputs(t, map[string]any{"amount": "0.00"})},
-			`{"errors": {"fields": {"amount": {"messages": ["must be positive"]}}}}`},
-		{"wallet", &pb.ExecuteActionRequest{Action: "go_adjust_wallet", Ids: values(t, 2, 1), Inputs: inputs(t, map[string]any{"amount": 5})},
-			`{"result": {"value": true, "html": "Wallet of <strong>Brian</strong> was updated"}}`},
-		{"export", &pb.ExecuteActionRequest{Action: "go_export_users"},
-			`{"file": {"filename": "users.csv", "contentType": "text/csv", "content": "` + base64.StdEncoding.EncodeToString([]byte(csv)) + `"}}`},
-		{"ship", &pb.ExecuteActionRequest{Action: "go_ship_order", Ids: values(t, 7), Inputs: inputs(t, map[string]any{"carrier": "ups", "country": "uk", "city": "leeds"})},
-			`{"result": {"value": true, "message": "Order 7 ships with UPS to Leeds"}}`},
-		{"ship city of another country", &pb.ExecuteActionRequest{Action: "go_ship_order", Ids: values(t, 7), Inputs: inputs(t, map[string]any{"carrier": "ups", "country": "uk", "city": "rome"})},
-			`{"errors": {"fields": {"city": {"messages": ["not a city of United Kingdom"]}}}}`},
-		{"ship bad carrier", &pb.ExecuteActionRequest{Action: "go_ship_order", Ids: values(t, 7), Inputs: inputs(t, map[string]any{"carrier": "fedex", "country": "uk", "city": "leeds"})},
-			`{"errors": {"fields": {"carrier": {"messages": ["Select a valid choice. fedex is not one of the available choices."]}}}}`},
-		{"refresh", &pb.ExecuteActionRequest{Action: "go_refresh_stats"},
-			`{"result": {"value": true}}`},
+		{"mail numbers", "mail_users", call{m("users"), ids(1, 2), in(map[string]any{"subject": "Hi"})}, jetactions.Message("Mailed 2 users"), nil},
+		{"mail strings", "mail_users", call{m("users"), ids("1", "3", "5"), in(map[string]any{"subject": "Hi", "urgent": "true"})}, jetactions.Message("Mailed 3 users"), nil},
+		{"mail inverse", "mail_users", call{m("users"), ids(1), jetactionstest.InverseIDs(), in(map[string]any{"subject": "Hi"})}, jetactions.Message("Mailed 4 users"), nil},
+		{"mail unknown id", "mail_users", call{m("users"), ids(1, 99), in(map[string]any{"subject": "Hi"})}, nil, jetactions.NonFieldError("Unknown user id: 99")},
+		{"mail no subject", "mail_users", call{m("users"), ids(1), in(map[string]any{"body": "x"})}, nil, jetactions.FieldError("subject", "This field is required.")},
+		{"wallet", "adjust_wallet", call{m("users"), ids(1), in(map[string]any{"amount": "2.50"})}, jetactions.HTML("Wallet of <strong>Ada</strong> was updated"), nil},
+		{"wallet negative", "adjust_wallet", call{m("users"), ids(1), in(map[string]any{"amount": -0.01})}, nil, jetactions.FieldError("amount", "must be positive")},
+		{"wallet ten", "adjust_wallet", call{m("users"), ids(1), in(map[string]any{"amount": "ten"})}, nil, jetactions.FieldError("amount", "Enter a number.")},
+		{"export", "export_users", call{m("users")}, jetactions.Download("users.csv", "text/csv", []byte(csv)), nil},
+		{"ship", "ship_order", call{m("orders"), ids(42), in(map[string]any{"carrier": "dhl", "country": "uk", "city": "leeds"})}, jetactions.Message("Order 42 ships with DHL to Leeds"), nil},
+		{"ship fedex", "ship_order", call{m("orders"), ids(42), in(map[string]any{"carrier": "fedex", "country": "uk", "city": "leeds"})}, nil,
+			jetactions.FieldError("carrier", "Select a valid choice. fedex is not one of the available choices.")},
+		{"ship rome to uk", "ship_order", call{m("orders"), ids(42), in(map[string]any{"carrier": "ups", "country": "uk", "city": "rome"})}, nil, jetactions.FieldError("city", "not a city of United Kingdom")},
+		{"refresh", "refresh_stats", nil, &jetactions.Result{Value: true}, nil},
+		{"unknown", "no_such_action", nil, nil, jetactions.Errorf(codes.NotFound, "unknown action %q", "no_such_action")},
 	}
-	s := newShop("go_")
+	client := jetactionstest.New(t, newServer(""))
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.ExecuteAction(t.Context(), tt.req)
+			got, err := client.Execute(context.Background(), tt.action, tt.call...)
+			if tt.wantErr != nil {
+				if err == nil || err.Error() != tt.wantErr.Error() || reflect.TypeOf(err) != reflect.TypeOf(tt.wantErr) {
+					t.Fatalf("error = %v, want %v", err, tt.wantErr)
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if w := want(t, tt.want); !proto.Equal(got, w) {
-				t.Errorf("got %v, want %v", got, w)
+			want := *tt.want
+			if want.File == nil && want.Value == nil {
+				want.Value = true
+			}
+			if want.File == nil {
+				want.Extra = map[string]any{}
+			}
+			if !reflect.DeepEqual(got, &want) {
+				t.Errorf("got %+v, want %+v", got, &want)
 			}
 		})
 	}
 }
 
-func TestRefusedCalls(t *testing.T) {
-	s := newShop("go_")
-	for _, action := range []string{"go_nope", "mail_users", ""} {
-		_, err := s.ExecuteAction(t.Context(), &pb.ExecuteActionRequest{Action: action})
-		if status.Code(err) != codes.NotFound {
-			t.Errorf("action %q: got %v, want NotFound", action, err)
-		}
-	}
-	_, err := s.GetFieldOptions(t.Context(), &pb.GetFieldOptionsRequest{Model: "orders", Field: "city"})
-	if status.Code(err) != codes.NotFound {
-		t.Errorf("unprefixed model: got %v, want NotFound", err)
-	}
-	_, err = s.ExecuteAction(t.Context(), &pb.ExecuteActionRequest{Action: "go_mail_users", Ids: values(t, true)})
-	if status.Code(err) != codes.InvalidArgument {
-		t.Errorf("boolean id: got %v, want InvalidArgument", err)
-	}
-	expired, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
-	defer cancel()
-	_, err = s.ExecuteAction(expired, &pb.ExecuteActionRequest{Action: "go_refresh_stats"})
-	if status.Code(err) != codes.DeadlineExceeded {
-		t.Errorf("past deadline: got %v, want DeadlineExceeded", err)
-	}
-}
-
-func TestFieldOptions(t *testing.T) {
-	s := newShop("")
-	for country, names := range map[string][]string{"italy": {"Rome", "Milan"}, "uk": {"London", "Leeds"}, "other": nil} {
-		r, err := s.GetFieldOptions(t.Context(), &pb.GetFieldOptionsRequest{
-			Model: "orders", Field: "city", Form: inputs(t, map[string]any{"country": country}),
-		})
+func TestCities(t *testing.T) {
+	client := jetactionstest.New(t, newServer("go_"))
+	for country, want := range map[string][]string{"italy": {"rome", "milan"}, "uk": {"london", "leeds"}, "france": nil} {
+		options, err := client.FieldOptions(context.Background(), "go_orders", "city", map[string]any{"country": country})
 		if err != nil {
 			t.Fatal(err)
 		}
 		var got []string
-		for _, o := range r.GetOptions() {
-			got = append(got, o.GetName())
+		for _, o := range options {
+			got = append(got, o.Value.(string))
 		}
-		if len(got) != len(names) || (len(got) > 0 && (got[0] != names[0] || got[1] != names[1])) {
-			t.Errorf("%s: got %v, want %v", country, got, names)
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %v, want %v", country, got, want)
 		}
+	}
+	var e *jetactions.Error
+	if _, err := client.FieldOptions(context.Background(), "orders", "city", nil); !errors.As(err, &e) || e.Code() != codes.NotFound {
+		t.Errorf("unprefixed model: %v, want NOT_FOUND", err)
 	}
 }
 
-// TestServer calls a real server on a free port: health and ListActions.
-func TestServer(t *testing.T) {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, hs := newServer(newShop("go_"))
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(func() { hs.Shutdown(); srv.GracefulStop() })
-
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	ctx := context.Background()
-	for _, service := range []string{"", "jetactions.v1.ActionService"} {
-		r, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{Service: service})
-		if err != nil || r.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-			t.Errorf("health %q: %v, %v", service, r, err)
-		}
-	}
-	r, err := pb.NewActionServiceClient(conn).ListActions(ctx, &pb.ListActionsRequest{})
+func TestListing(t *testing.T) {
+	listing, err := jetactionstest.New(t, newServer("go_")).ListActions(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var names []string
-	for _, a := range r.GetActions() {
+	for _, a := range listing.GetActions() {
 		names = append(names, a.GetName())
 	}
-	if len(names) != 5 || names[0] != "go_mail_users" || names[4] != "go_refresh_stats" {
-		t.Errorf("actions: %v", names)
-	}
-	if refs := r.GetFieldOptions(); len(refs) != 1 || refs[0].GetModel() != "go_orders" || refs[0].GetField() != "city" {
-		t.Errorf("field options: %v", refs)
+	want := []string{"go_mail_users", "go_adjust_wallet", "go_export_users", "go_ship_order", "go_refresh_stats"}
+	if !reflect.DeepEqual(names, want) || listing.GetServerName() != "go_shop" {
+		t.Errorf("got %v from %q", names, listing.GetServerName())
 	}
 }

@@ -88,9 +88,11 @@ def build_app(prefix: str = "") -> ActionServer:
         body: Annotated[str, Param(field=FieldType.TEXT)] = "",
         urgent: bool = False,
     ) -> Result:
-        selected = {find_user(record_id).id for record_id in ctx.ids}
-        count = len(users.keys() - selected) if ctx.inverse_ids else len(ctx.ids)
-        return Result(message=f"Mailed {count} users")
+        for record_id in ctx.ids:
+            find_user(record_id)  # every id Jet sent must name a user, selected or excluded
+        # ctx.selection reads ids with inverse_ids: "all except these" counts right too.
+        recipients = ctx.selection.select(users)  # the selected ones of all user ids
+        return Result(message=f"Mailed {len(recipients)} users")
 
     @app.model_action(
         f"{prefix}users", name=f"{prefix}adjust_wallet", for_instance=True, label="Adjust wallet"

@@ -8,7 +8,8 @@ also reads back as ``2``; JSON itself does not tell the two apart.
 
 Writing accepts JSON's types plus a few Python types with one obvious JSON form:
 ``Decimal`` becomes its exact string, dates and times their ISO 8601 string, an ``Enum``
-its value and a tuple a list. Anything else raises ``TypeError``.
+its value and a tuple a list. Anything else, and nesting deeper than ``MAX_DEPTH``, raises
+``UnsendableValue`` naming where the value sits.
 """
 
 from __future__ import annotations
@@ -55,12 +56,41 @@ def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
     return {key: from_value(item) for key, item in struct.fields.items()}
 
 
+class UnsendableValue(TypeError, ValueError):
+    """A value has no JSON form (or nests too deep); ``path`` says where, e.g. ``.a[2]``.
+
+    Both a ``TypeError`` and a ``ValueError``: callers written against either keep working.
+    """
+
+    def __init__(self, reason: str, path: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path = path
+
+    def __str__(self) -> str:
+        return f"{self.reason} at {self.path}" if self.path else self.reason
+
+    def inside(self, step: str) -> UnsendableValue:
+        """Returns the same error one level further out (``step`` is ``.key`` or ``[i]``)."""
+        return UnsendableValue(self.reason, step + self.path)
+
+
+MAX_DEPTH = 32
+"""The most objects and arrays nested in one another that a Value may hold.
+
+Every receiver's protobuf parser refuses messages nested beyond its recursion limit (100 in
+upb and protobuf-java); a JSON object costs three message levels, so 32 of them still parse
+wherever the value ends up.
+"""
+
+
 def to_value(obj: object) -> struct_pb2.Value:
     """Converts a JSON-representable Python value to a new protobuf Value.
 
     Raises:
-        TypeError: ``obj`` (or something inside it) has no JSON form.
-        ValueError: a number JSON cannot carry (NaN, infinity, an int beyond ±2**53).
+        UnsendableValue: ``obj`` (or something inside it) has no JSON form: a type JSON does
+            not have, a number JSON cannot carry (NaN, infinity, an int beyond ±2**53), a
+            non-string key, or more than ``MAX_DEPTH`` levels of nesting.
     """
     value = struct_pb2.Value()
     fill_value(value, obj)
@@ -74,16 +104,24 @@ def to_struct(obj: Mapping[str, object]) -> struct_pb2.Struct:
     return struct
 
 
-def fill_struct(target: struct_pb2.Struct, obj: Mapping[str, object]) -> None:
+def fill_struct(target: struct_pb2.Struct, obj: Mapping[str, object], depth: int = 1) -> None:
     """Writes ``obj`` into ``target`` (which is usually a field of a larger message)."""
+    if depth > MAX_DEPTH:
+        raise UnsendableValue(f"more than {MAX_DEPTH} levels of nesting")
     for key, item in obj.items():
         if not isinstance(key, str):
-            raise TypeError(f"JSON object keys must be strings, not {type(key).__name__}")
-        fill_value(target.fields[key], item)
+            raise UnsendableValue(f"JSON object keys must be strings, not {type(key).__name__}")
+        try:
+            fill_value(target.fields[key], item, depth)
+        except UnsendableValue as error:
+            raise error.inside(f".{key}") from None
 
 
-def fill_value(target: struct_pb2.Value, obj: object) -> None:
-    """Writes ``obj`` into ``target`` in place; see to_value for the rules."""
+def fill_value(target: struct_pb2.Value, obj: object, depth: int = 0) -> None:
+    """Writes ``obj`` into ``target`` in place; see to_value for the rules.
+
+    ``depth`` is how many objects and arrays already enclose ``target``.
+    """
     # bool before int: bool is a subclass of int.
     if obj is None:
         target.null_value = struct_pb2.NULL_VALUE
@@ -92,28 +130,33 @@ def fill_value(target: struct_pb2.Value, obj: object) -> None:
     elif isinstance(obj, str):
         target.string_value = obj
     elif isinstance(obj, enum.Enum):
-        fill_value(target, obj.value)
+        fill_value(target, obj.value, depth)
     elif isinstance(obj, int):
         if abs(obj) > MAX_SAFE_INTEGER:
-            raise ValueError(f"integer {obj} is too large for a JSON number")
+            raise UnsendableValue("an integer beyond ±2**53 is too large for a JSON number")
         target.number_value = obj
     elif isinstance(obj, float):
         if not math.isfinite(obj):
-            raise ValueError(f"{obj} is not a JSON number")
+            raise UnsendableValue(f"{obj} is not a JSON number")
         target.number_value = obj
     elif isinstance(obj, Decimal):
         if not obj.is_finite():
-            raise ValueError(f"{obj} is not a JSON number")
+            raise UnsendableValue(f"Decimal {obj} is not a JSON number")
         target.string_value = str(obj)
     elif isinstance(obj, datetime.date | datetime.time):
         target.string_value = obj.isoformat()
     elif isinstance(obj, Mapping):
         # SetInParent makes an empty dict an empty object rather than an unset Value.
         target.struct_value.SetInParent()
-        fill_struct(target.struct_value, obj)
+        fill_struct(target.struct_value, obj, depth + 1)
     elif isinstance(obj, list | tuple):
+        if depth >= MAX_DEPTH:
+            raise UnsendableValue(f"more than {MAX_DEPTH} levels of nesting")
         target.list_value.SetInParent()
-        for item in obj:
-            fill_value(target.list_value.values.add(), item)
+        for index, item in enumerate(obj):
+            try:
+                fill_value(target.list_value.values.add(), item, depth + 1)
+            except UnsendableValue as error:
+                raise error.inside(f"[{index}]") from None
     else:
-        raise TypeError(f"{type(obj).__name__} is not JSON-representable")
+        raise UnsendableValue(f"{type(obj).__name__} is not JSON-representable")

@@ -20,6 +20,17 @@ from typing import Any
 
 REQUIRED = "This field is required."
 
+# Bounds on what a converter accepts, so that a handler never receives a value it cannot
+# use: Python refuses to print or parse ints of more than 4,300 digits, and a Decimal such
+# as 1e999999999 is valid but overflows (or eats the memory) the moment it is used.
+MAX_INT_DIGITS = 4300
+MAX_DECIMAL_DIGITS = 100
+MAX_DECIMAL_EXPONENT = 308  # the adjusted exponent, in either direction (as for floats)
+MAX_NUMBER_TEXT = MAX_INT_DIGITS + 16  # sign, point and exponent on top of the digits
+MAX_DATE_TEXT = 64  # the longest ISO 8601 date/time is 32 characters
+MAX_JSON_DEPTH = 32  # the nesting a protobuf Value carries everywhere (see _convert)
+MAX_ECHO = 40  # characters of a refused value quoted back in an error message
+
 _INTEGER = re.compile(r"[+-]?\d+")
 # Plain decimal notation; no "_" separators, "nan" or "inf" as Python's float() would take.
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
@@ -34,33 +45,53 @@ class InvalidInput(ValueError):
 Converter = Callable[[object], object]
 
 
+_INT_LIMIT: int = 10**MAX_INT_DIGITS
+
+
+def _too_many_digits(value: int) -> bool:
+    return abs(value) >= _INT_LIMIT
+
+
 def to_str(raw: object) -> str:
     """Text; numbers are accepted as their decimal form, like Django's CharField."""
     if isinstance(raw, str):
         return raw
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
+    if isinstance(raw, float) and math.isfinite(raw):
+        return str(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool) and not _too_many_digits(raw):
         return str(raw)
     raise InvalidInput("Enter a valid text.")
 
 
 def to_int(raw: object) -> int:
-    """A whole number: an int (not a bool), an integral float or a string of digits."""
+    """A whole number of at most ``MAX_INT_DIGITS`` digits: an int (not a bool), an integral
+    float or a string of digits."""
     if isinstance(raw, bool):
         raise InvalidInput("Enter a whole number.")
-    if isinstance(raw, int):
-        return raw
     if isinstance(raw, float) and raw.is_integer():
-        return int(raw)
-    if isinstance(raw, str) and _INTEGER.fullmatch(raw.strip()):
-        return int(raw.strip())
+        return int(raw)  # at most 309 digits
+    if isinstance(raw, str):
+        text = raw.strip()
+        if len(text.lstrip("+-")) > MAX_INT_DIGITS and _INTEGER.fullmatch(text):
+            raise InvalidInput(f"Ensure that there are no more than {MAX_INT_DIGITS} digits.")
+        if not _INTEGER.fullmatch(text):
+            raise InvalidInput("Enter a whole number.")
+        raw = int(text)
+    if isinstance(raw, int):
+        if _too_many_digits(raw):
+            raise InvalidInput(f"Ensure that there are no more than {MAX_INT_DIGITS} digits.")
+        return raw
     raise InvalidInput("Enter a whole number.")
 
 
 def to_float(raw: object) -> float:
     """A finite number, or a string holding one."""
     if isinstance(raw, int | float) and not isinstance(raw, bool):
-        value = float(raw)
-    elif isinstance(raw, str) and _NUMBER.fullmatch(raw.strip()):
+        try:
+            value = float(raw)
+        except OverflowError:  # an int beyond the double range
+            raise InvalidInput("Enter a number.") from None
+    elif isinstance(raw, str) and len(raw) <= MAX_NUMBER_TEXT and _NUMBER.fullmatch(raw.strip()):
         value = float(raw.strip())
     else:
         raise InvalidInput("Enter a number.")
@@ -70,14 +101,17 @@ def to_float(raw: object) -> float:
 
 
 def to_decimal(raw: object) -> Decimal:
-    """A finite number, or a string holding one, converted exactly.
+    """A finite number, or a string holding one, converted exactly and bounded: at most
+    ``MAX_DECIMAL_DIGITS`` significant digits and an exponent within ±``MAX_DECIMAL_EXPONENT``.
 
     Floats go through ``str()`` (their shortest round-trip form), so ``0.1`` becomes
     ``Decimal("0.1")`` and not the double's binary expansion.
     """
-    if isinstance(raw, int | float) and not isinstance(raw, bool):
+    finite_float = isinstance(raw, float) and math.isfinite(raw)
+    plain_int = isinstance(raw, int) and not isinstance(raw, bool) and not _too_many_digits(raw)
+    if finite_float or plain_int:
         text = str(raw)
-    elif isinstance(raw, str) and _NUMBER.fullmatch(raw.strip()):
+    elif isinstance(raw, str) and len(raw) <= MAX_NUMBER_TEXT and _NUMBER.fullmatch(raw.strip()):
         text = raw.strip()
     else:
         raise InvalidInput("Enter a number.")
@@ -87,6 +121,16 @@ def to_decimal(raw: object) -> Decimal:
         raise InvalidInput("Enter a number.") from None
     if not value.is_finite():
         raise InvalidInput("Enter a number.")
+    # Trailing zeros ("1000") add no precision: only the others count as digits.
+    _, digits, exponent = value.as_tuple()
+    significant = len("".join(map(str, digits)).rstrip("0"))
+    if significant > MAX_DECIMAL_DIGITS:
+        raise InvalidInput(f"Ensure that there are no more than {MAX_DECIMAL_DIGITS} digits.")
+    magnitude = value.adjusted() if value else int(exponent)
+    if abs(magnitude) > MAX_DECIMAL_EXPONENT:
+        raise InvalidInput(
+            f"Enter a number between 1e-{MAX_DECIMAL_EXPONENT} and 1e{MAX_DECIMAL_EXPONENT}."
+        )
     return value
 
 
@@ -107,7 +151,7 @@ def to_bool(raw: object) -> bool:
 
 def to_datetime(raw: object) -> datetime.datetime:
     """An ISO 8601 date and time; a trailing "Z" means UTC."""
-    if isinstance(raw, str):
+    if isinstance(raw, str) and len(raw) <= MAX_DATE_TEXT:
         try:
             return datetime.datetime.fromisoformat(raw.strip())
         except ValueError:
@@ -117,7 +161,7 @@ def to_datetime(raw: object) -> datetime.datetime:
 
 def to_date(raw: object) -> datetime.date:
     """An ISO 8601 calendar date."""
-    if isinstance(raw, str):
+    if isinstance(raw, str) and len(raw) <= MAX_DATE_TEXT:
         try:
             return datetime.date.fromisoformat(raw.strip())
         except ValueError:
@@ -127,7 +171,7 @@ def to_date(raw: object) -> datetime.date:
 
 def to_time(raw: object) -> datetime.time:
     """An ISO 8601 time of day; a trailing "Z" means UTC."""
-    if isinstance(raw, str):
+    if isinstance(raw, str) and len(raw) <= MAX_DATE_TEXT:
         try:
             return datetime.time.fromisoformat(raw.strip())
         except ValueError:
@@ -135,14 +179,34 @@ def to_time(raw: object) -> datetime.time:
     raise InvalidInput("Enter a valid time.")
 
 
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _depth(value: object, limit: int) -> bool:
+    """Whether ``value`` nests no deeper than ``limit`` objects and arrays."""
+    if isinstance(value, dict | list):
+        if limit == 0:
+            return False
+        items = value.values() if isinstance(value, dict) else value
+        return all(_depth(item, limit - 1) for item in items)
+    return True
+
+
 def _decode_json(raw: object) -> object:
-    # A form's JSON editor may send the document as text.
+    # A form's JSON editor may send the document as text. NaN and Infinity are not JSON,
+    # and a document nested deeper than a protobuf Value can carry is refused here rather
+    # than failing the handler's answer (json.loads itself overflows the stack near 1,000).
     if isinstance(raw, str):
         try:
-            return json.loads(raw)
-        except ValueError:
+            value = json.loads(raw, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
             raise InvalidInput("Enter a valid JSON.") from None
-    return raw
+    else:
+        value = raw
+    if not _depth(value, MAX_JSON_DEPTH):
+        raise InvalidInput(f"Enter a JSON document nested at most {MAX_JSON_DEPTH} levels deep.")
+    return value
 
 
 def to_json_object(raw: object) -> dict[str, Any]:
@@ -176,7 +240,11 @@ def _same(raw: object, choice: object) -> bool:
 
 
 def _invalid_choice(raw: object) -> InvalidInput:
-    return InvalidInput(f"Select a valid choice. {raw} is not one of the available choices.")
+    huge = isinstance(raw, int) and _too_many_digits(raw)
+    shown = "the number" if huge else str(raw)
+    if len(shown) > MAX_ECHO:  # a huge input must not come back whole in the answer
+        shown = shown[: MAX_ECHO - 1] + "…"
+    return InvalidInput(f"Select a valid choice. {shown} is not one of the available choices.")
 
 
 def choice_of(choices: Sequence[object]) -> Converter:

@@ -1,4 +1,21 @@
-"""The grpc.aio ActionService implementation behind ``ActionServer`` and ``ActionTester``."""
+"""The grpc.aio ActionService implementation behind ``ActionServer`` and ``InProcessChannel``.
+
+How a call ends, besides its outcome (the documented status table of the SDK):
+
+| what happened | status |
+|---|---|
+| no such action / field options source | NOT_FOUND |
+| the handler raised ``ActionError`` | its code |
+| the action ran past its declared ``timeout=`` | DEADLINE_EXCEEDED |
+| every sync worker is busy (see ``jetactions.sync_pool``) | RESOURCE_EXHAUSTED |
+| the answer is larger than the server's send limit | RESOURCE_EXHAUSTED |
+| any other failure of the action server itself | INTERNAL |
+
+"Any other failure" is a handler that raised (details: ``action NAME failed``; the traceback
+stays in the server's log) or one that returned a value that cannot be sent, such as NaN, a
+set, an object or nesting too deep (details name the cause and where it sits:
+``action 'x' returned a value that cannot be sent: nan is not a JSON number at result.a.b``).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +26,18 @@ import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import Executor
 from typing import Any, NoReturn, Protocol
 
 import grpc
+from google.protobuf import struct_pb2
 
 from jetactions import _convert, _inputs
-from jetactions.action import ActionRegistry
+from jetactions._convert import UnsendableValue
+from jetactions.action import ActionDefinition, ActionRegistry
 from jetactions.context import ActionContext, Caller, FieldContext, _current
 from jetactions.errors import NON_FIELD_ERRORS, ActionError, FieldErrors
 from jetactions.results import File, Option, Result
+from jetactions.sync_pool import PoolExhausted, SyncPool
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 
 logger = logging.getLogger("jetactions")
@@ -38,7 +57,7 @@ AUTH_METHODS: dict[actions_pb2.AuthMethod.ValueType, str] = {
 class CallContext(Protocol):
     """The part of ``grpc.aio.ServicerContext`` the servicer uses.
 
-    Narrow on purpose: ``ActionTester`` passes a small in-process stand-in.
+    Narrow on purpose: ``jetactions.inprocess`` implements it without a network.
     """
 
     async def abort(self, code: grpc.StatusCode, details: str = ...) -> NoReturn:
@@ -51,6 +70,10 @@ class CallContext(Protocol):
         """The client's metadata."""
 
 
+class _TimedOut(Exception):
+    """The action ran past its own declared timeout."""
+
+
 class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
     """Serves one registry's actions.
 
@@ -59,19 +82,32 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
 
     Args:
         registry: The actions and field options handlers.
-        executor: Where sync handlers run; None means the event loop's default executor.
+        server_name: The server's declared name, sent in ListActions.
+        sync_pool: Where sync handlers run; a pool of its own by default.
+        max_message_bytes: The server's send limit; a larger answer ends the call with
+            RESOURCE_EXHAUSTED naming it. None checks nothing.
     """
 
-    def __init__(self, registry: ActionRegistry, *, executor: Executor | None = None) -> None:
+    def __init__(
+        self,
+        registry: ActionRegistry,
+        *,
+        server_name: str = "",
+        sync_pool: SyncPool | None = None,
+        max_message_bytes: int | None = None,
+    ) -> None:
         self._actions = dict(registry.actions)
+        self._what = {name: f"action {name!r}" for name in self._actions}  # for messages
         self._field_options = dict(registry.field_option_sources)
-        self._executor = executor
+        self._pool = sync_pool if sync_pool is not None else SyncPool(name=server_name)
+        self._max_bytes = max_message_bytes
         self._listing = actions_pb2.ListActionsResponse(
             actions=[definition.to_proto() for definition in self._actions.values()],
             field_options=[
                 actions_pb2.FieldRef(model=model, field=field)
                 for model, field in self._field_options
             ],
+            server_name=server_name,
         )
 
     async def ListActions(
@@ -88,6 +124,14 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
         if definition is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"unknown action {request.action!r}")
         deadline = _deadline(context)
+        # The action's declared timeout bounds the run whatever deadline the caller chose.
+        own_timeout = definition.timeout
+        if own_timeout is not None:
+            own_deadline = time.monotonic() + own_timeout
+            if deadline is not None and deadline <= own_deadline:
+                own_timeout = None  # the caller gives up first: its deadline rules
+            else:
+                deadline = own_deadline
         ids: list[int | float | str] = []
         for value in request.ids:
             item = _convert.from_value(value)
@@ -112,18 +156,33 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
             metadata=_metadata(context),
             deadline=deadline,
         )
+        what = self._what[definition.name]
         failure: tuple[grpc.StatusCode, str]
         try:
-            value = await self._call(definition.handler, definition.is_async, ctx, arguments)
-            return _outcome(value)
+            value = await self._call_within(own_timeout, definition, ctx, arguments)
+            response = _outcome(value)
         except FieldErrors as error:
             return _errors_response(error.as_dict())
         except ActionError as error:
             failure = (error.code, error.message)
+        except _TimedOut:
+            failure = (
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"{what} did not finish within its timeout of {definition.timeout:g} s",
+            )
+        except PoolExhausted as error:
+            failure = (grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
+        except UnsendableValue as error:
+            failure = _unsendable(what, error)
         except Exception:
             # The traceback stays in the server's log: it may hold data the caller must not see.
             logger.exception("action %r failed", definition.name)
             failure = (grpc.StatusCode.INTERNAL, f"action {definition.name} failed")
+        else:
+            too_large = self._too_large(what, response)
+            if too_large is None:
+                return response
+            failure = too_large
         # Outside the try: abort raises, and that must not be caught as a handler failure.
         return await context.abort(*failure)
 
@@ -147,19 +206,47 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
             metadata=_metadata(context),
             deadline=_deadline(context),
         )
+        what = f"field options {request.model}.{request.field}"
         failure: tuple[grpc.StatusCode, str]
         try:
-            value = await self._call(definition.handler, definition.is_async, ctx, {})
-            return actions_pb2.GetFieldOptionsResponse(options=_options(value))
+            value = await self._call(definition.handler, definition.is_async, ctx, {}, what)
+            response = actions_pb2.GetFieldOptionsResponse(options=_options(value))
         except ActionError as error:
             failure = (error.code, error.message)
+        except PoolExhausted as error:
+            failure = (grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
+        except UnsendableValue as error:
+            failure = _unsendable(what, error)
         except Exception:
             logger.exception("field options of %r.%r failed", request.model, request.field)
-            failure = (
-                grpc.StatusCode.INTERNAL,
-                f"field options {request.model}.{request.field} failed",
-            )
+            failure = (grpc.StatusCode.INTERNAL, f"{what} failed")
+        else:
+            too_large = self._too_large(what, response)
+            if too_large is None:
+                return response
+            failure = too_large
         return await context.abort(*failure)
+
+    async def _call_within(
+        self,
+        timeout: float | None,  # noqa: ASYNC109 - the action's own timeout, not the caller's
+        definition: ActionDefinition,
+        ctx: ActionContext,
+        arguments: Mapping[str, Any],
+    ) -> Any:
+        what = self._what[definition.name]
+        if timeout is None:
+            return await self._call(definition.handler, definition.is_async, ctx, arguments, what)
+        scope = asyncio.timeout(timeout)
+        try:
+            async with scope:
+                return await self._call(
+                    definition.handler, definition.is_async, ctx, arguments, what
+                )
+        except TimeoutError:
+            if scope.expired():
+                raise _TimedOut from None
+            raise  # the handler's own TimeoutError: a failure like any other
 
     async def _call(
         self,
@@ -167,6 +254,7 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
         is_async: bool,
         ctx: ActionContext | FieldContext,
         arguments: Mapping[str, Any],
+        what: str,
     ) -> Any:
         token = _current.set(ctx)
         try:
@@ -176,13 +264,48 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
                 # A sync handler blocks, so it runs in a worker thread; the copied context
                 # carries `current()` (and any other contextvar) into that thread.
                 call = functools.partial(contextvars.copy_context().run, handler, ctx, **arguments)
-                result = await asyncio.get_running_loop().run_in_executor(self._executor, call)
+                result = await self._pool.run(call, what)
             if inspect.isawaitable(result):
                 # A plain function that returns a coroutine (a lambda or a wrapper).
                 result = await result
             return result
         finally:
             _current.reset(token)
+
+    def _too_large(
+        self,
+        what: str,
+        response: actions_pb2.ExecuteActionResponse | actions_pb2.GetFieldOptionsResponse,
+    ) -> tuple[grpc.StatusCode, str] | None:
+        """The failure of an answer over the send limit, or None when it fits.
+
+        Checked here because gRPC itself would only reset the stream, and the caller would
+        see no reason at all.
+        """
+        if self._max_bytes is None:
+            return None
+        if isinstance(response, actions_pb2.ExecuteActionResponse) and response.HasField("file"):
+            file = response.file
+            # Measuring a file means encoding it: skip that when it fits with room to spare.
+            if len(file.content) + 4 * (len(file.filename) + len(file.content_type)) + 64 <= (
+                self._max_bytes
+            ):
+                return None
+        size = response.ByteSize()
+        if size <= self._max_bytes:
+            return None
+        logger.error("%s answered %d bytes, over the send limit of %d", what, size, self._max_bytes)
+        return (
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            f"{what} returned {size} bytes, more than this action server's send limit of "
+            f"{self._max_bytes} bytes (max_message_bytes, JETACTIONS_MAX_MESSAGE_BYTES)",
+        )
+
+
+def _unsendable(what: str, error: UnsendableValue) -> tuple[grpc.StatusCode, str]:
+    message = f"{what} returned a value that cannot be sent: {error}"
+    logger.error("%s", message)
+    return (grpc.StatusCode.INTERNAL, message)
 
 
 def _deadline(context: CallContext) -> float | None:
@@ -245,56 +368,94 @@ def _errors_response(errors: Mapping[str, list[str]]) -> actions_pb2.ExecuteActi
     return response
 
 
+def _fill(target: Any, obj: object, where: str) -> None:
+    """Writes ``obj`` into a Value (or, for mappings, a Struct) naming ``where`` on failure."""
+    try:
+        if isinstance(target, struct_pb2.Struct):
+            if not isinstance(obj, Mapping):
+                raise UnsendableValue(f"must be a mapping, not {type(obj).__name__}")
+            _convert.fill_struct(target, obj)
+        else:
+            _convert.fill_value(target, obj)
+    except UnsendableValue as error:
+        raise error.inside(where) from None
+
+
+def _text(obj: object, where: str) -> str:
+    if not isinstance(obj, str):
+        raise UnsendableValue(f"must be a string, not {type(obj).__name__}", where)
+    return obj
+
+
 def _outcome(value: object) -> actions_pb2.ExecuteActionResponse:
-    """Maps a handler's return value to the response (see ``jetactions.results``)."""
+    """Maps a handler's return value to the response (see ``jetactions.results``).
+
+    Raises:
+        UnsendableValue: A part of it has no JSON form; the path starts at ``result``, the
+            returned value itself.
+    """
     if isinstance(value, File):
         return actions_pb2.ExecuteActionResponse(
             file=actions_pb2.File(
                 filename=value.filename, content_type=value.content_type, content=value.content
             )
         )
+    response = actions_pb2.ExecuteActionResponse()
+    result = response.result
     if value is None:
-        value = Result()
+        _convert.fill_value(result.value, True)
     elif isinstance(value, Mapping):
         rest = dict(value)
         message, html = rest.pop("message", None), rest.pop("html", None)
-        value = Result(
-            value=rest.pop("result", True),
-            message=None if message is None else str(message),
-            html=None if html is None else str(html),
-            extra=rest,
-        )
-    elif not isinstance(value, Result):
-        value = Result(value=value)
-    response = actions_pb2.ExecuteActionResponse()
-    result = response.result
-    _convert.fill_value(result.value, value.value)
-    if value.message is not None:
-        result.message = value.message
-    if value.html is not None:
-        result.html = value.html
-    if value.extra:
-        _convert.fill_struct(result.extra, value.extra)
+        _fill(result.value, rest.pop("result", True), "result.result")
+        if message is not None:
+            result.message = str(message)
+        if html is not None:
+            result.html = str(html)
+        if rest:
+            for key in rest:
+                if not isinstance(key, str):
+                    raise UnsendableValue(
+                        f"JSON object keys must be strings, not {type(key).__name__}", "result"
+                    )
+                _fill(result.extra.fields[key], rest[key], f"result.{key}")
+    elif isinstance(value, Result):
+        _fill(result.value, value.value, "result.value")
+        if value.message is not None:
+            result.message = _text(value.message, "result.message")
+        if value.html is not None:
+            result.html = _text(value.html, "result.html")
+        if value.extra:
+            _fill(result.extra, value.extra, "result.extra")
+    else:
+        _fill(result.value, value, "result")
     return response
 
 
 def _options(value: object) -> list[actions_pb2.Option]:
-    """Maps a field options handler's return value to proto options."""
+    """Maps a field options handler's return value to proto options.
+
+    Raises:
+        UnsendableValue: It is not a list of options, or an option's value has no JSON form.
+    """
     if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
-        raise TypeError(f"field options must be a list, not {type(value).__name__}")
+        raise UnsendableValue(f"must be a list, not {type(value).__name__}", "options")
     options = []
-    for item in value:
+    for index, item in enumerate(value):
+        where = f"options[{index}]"
         if isinstance(item, Mapping):
             if "value" not in item:
-                raise TypeError(f"field option {item!r} has no 'value'")
+                raise UnsendableValue("an option needs a 'value'", where)
             item = Option(
                 value=item["value"],
                 name=str(item.get("name", item["value"])),
                 color=str(item.get("color") or ""),
             )
         if not isinstance(item, Option):
-            raise TypeError(f"field options must be Option or dict, not {type(item).__name__}")
-        option = actions_pb2.Option(name=item.name, color=item.color)
-        _convert.fill_value(option.value, item.value)
+            raise UnsendableValue(f"must be an Option or a dict, not {type(item).__name__}", where)
+        option = actions_pb2.Option(
+            name=_text(item.name, f"{where}.name"), color=_text(item.color, f"{where}.color")
+        )
+        _fill(option.value, item.value, f"{where}.value")
         options.append(option)
     return options

@@ -3,7 +3,9 @@
 A decorator inspects the handler's signature once, when the module is imported, builds a
 frozen ``ActionDefinition`` (the Jet form, the input rules, the ListActions entry), registers
 it on the server it was called on and returns the function unchanged. Mistakes (an
-unsupported annotation, a duplicate name) therefore fail at import, not at the first call.
+unsupported annotation, a duplicate name, a first parameter that is not the context) therefore
+fail at import, not at the first call. Reading the signature (typing forms, defaults, the
+context parameter) lives in ``jetactions._signature``; this module maps what it read to Jet.
 
 Parameter annotations map to Jet form fields:
 
@@ -36,9 +38,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal, TypeVar, Union, overload
+from typing import Any, Literal, TypeVar, overload
 
-from jetactions import _convert, _inputs
+from jetactions import _convert, _inputs, _signature
+from jetactions.context import ActionContext, FieldContext
 from jetactions.results import Option
 from jetactions.v1 import actions_pb2
 
@@ -360,7 +363,8 @@ class ActionRegistry:
 
         Raises:
             ValueError: No model, a duplicate name, or an invalid timeout.
-            TypeError: (From the decorator) the signature cannot be turned into a form.
+            TypeError: (From the decorator) the signature cannot become a form: its first
+                parameter is not the context, or an input has no supported annotation.
         """
         if not models or not all(isinstance(m, str) and m for m in models):
             raise ValueError("model_action needs at least one model name")
@@ -438,7 +442,8 @@ class ActionRegistry:
 
         Raises:
             ValueError: A handler for (model, field) already exists.
-            TypeError: (From the decorator) the handler cannot take one context argument.
+            TypeError: (From the decorator) the handler cannot take one context argument, or
+            its first parameter is annotated with another type than ``FieldContext``.
         """
 
         def decorate(handler: Handler) -> Handler:
@@ -448,6 +453,10 @@ class ActionRegistry:
                 inspect.signature(handler).bind(None)
             except TypeError:
                 raise TypeError(f"{what}: the handler must take one FieldContext") from None
+            except ValueError:
+                raise TypeError(f"{what}: cannot read the handler's signature") from None
+            parameters = list(inspect.signature(handler).parameters.values())
+            _signature.check_context_parameter(what, handler, FieldContext, parameters)
             key = (model, field)
             if key in self._field_options:
                 raise ValueError(f"{what} are already declared")
@@ -553,12 +562,12 @@ def _form(
 
     params: list[Param] = []
     rules: list[_inputs.InputRule] = []
-    for parameter, annotation in _handler_parameters(action, handler):
+    for parameter in _signature.form_parameters(f"action {action!r}", handler, ActionContext):
         where = f"action {action!r}, parameter {parameter.name!r}"
-        inferred, declared = _infer(where, parameter.name, annotation)
+        inferred, declared = _infer(where, parameter)
         if parameter.name in by_name:
             declared = by_name.pop(parameter.name).merged_over(declared)
-        has_default = parameter.default is not inspect.Parameter.empty
+        has_default = parameter.has_default
         resolved = _resolve(where, declared, inferred, has_default, parameter.default)
         params.append(resolved)
         rules.append(_rule(resolved, inferred, argument=True, has_default=has_default))
@@ -599,39 +608,6 @@ def _rule(
     )
 
 
-def _handler_parameters(
-    action: str, handler: Callable[..., Any]
-) -> list[tuple[inspect.Parameter, object]]:
-    """Returns the form parameters (all but the context) with resolved annotations."""
-    try:
-        signature = inspect.signature(handler)
-    except (TypeError, ValueError) as error:
-        raise TypeError(f"action {action!r}: cannot read the handler's signature") from error
-    parameters = list(signature.parameters.values())
-    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    if not parameters or parameters[0].kind not in positional:
-        raise TypeError(f"action {action!r}: the handler's first parameter must take the context")
-    try:
-        # include_extras keeps Annotated metadata; string annotations get resolved here.
-        hints = typing.get_type_hints(handler, include_extras=True)
-    except NameError as error:
-        raise TypeError(f"action {action!r}: cannot resolve an annotation: {error}") from None
-    except TypeError:
-        hints = {}  # not a plain function (e.g. a partial): use the raw annotations
-    result = []
-    for parameter in parameters[1:]:
-        where = f"action {action!r}, parameter {parameter.name!r}"
-        if parameter.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-            raise TypeError(f"{where}: *args and **kwargs are not supported; read ctx.inputs")
-        if parameter.kind is inspect.Parameter.POSITIONAL_ONLY:
-            raise TypeError(f"{where}: inputs are passed by keyword, not positional-only")
-        annotation = hints.get(parameter.name, parameter.annotation)
-        if annotation is inspect.Parameter.empty:
-            raise TypeError(f"{where}: needs a type annotation")
-        result.append((parameter, annotation))
-    return result
-
-
 _SIMPLE_TYPES: dict[object, tuple[FieldType, _inputs.Converter]] = {
     str: (FieldType.CHAR, _inputs.to_str),
     int: (FieldType.INTEGER, _inputs.to_int),
@@ -646,18 +622,10 @@ _SIMPLE_TYPES: dict[object, tuple[FieldType, _inputs.Converter]] = {
 }
 
 
-def _infer(where: str, name: str, annotation: object) -> tuple[_Inferred, Param]:
-    """Maps one annotation to what it implies and the merged ``Annotated`` declarations."""
-    annotation, metadata = _strip_annotated(annotation)
-    optional = False
-    if typing.get_origin(annotation) in (Union, types.UnionType):
-        members = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        optional = len(members) < len(typing.get_args(annotation))
-        if len(members) != 1:
-            raise TypeError(f"{where}: unions other than `X | None` are not supported")
-        annotation, inner = _strip_annotated(members[0])
-        metadata = inner + metadata
-
+def _infer(where: str, parameter: _signature.HandlerParameter) -> tuple[_Inferred, Param]:
+    """Maps one parameter's annotation to what it implies and its merged ``Param`` metadata."""
+    name, annotation, optional = parameter.name, parameter.annotation, parameter.optional
+    metadata = [item for item in parameter.metadata if isinstance(item, Param)]
     origin = typing.get_origin(annotation)
     options: tuple[Option, ...] | None = None
     is_choice = False
@@ -678,7 +646,7 @@ def _infer(where: str, name: str, annotation: object) -> tuple[_Inferred, Param]
         options = tuple(Option(member.value, member.name) for member in annotation)
     else:
         raise TypeError(
-            f"{where}: unsupported type {_type_name(annotation)}; use str, int, float, "
+            f"{where}: unsupported type {_signature.type_name(annotation)}; use str, int, float, "
             "Decimal, bool, datetime, date, time, a Literal, an Enum, dict or list"
         )
 
@@ -688,17 +656,6 @@ def _infer(where: str, name: str, annotation: object) -> tuple[_Inferred, Param]
             raise ValueError(f"{where}: Param(name={item.name!r}) names another input")
         declared = item.merged_over(declared)
     return _Inferred(field, options, converter, optional, is_choice), declared
-
-
-def _strip_annotated(annotation: object) -> tuple[object, list[Param]]:
-    if typing.get_origin(annotation) is Annotated:
-        args = typing.get_args(annotation)
-        return args[0], [item for item in args[1:] if isinstance(item, Param)]
-    return annotation, []
-
-
-def _type_name(annotation: object) -> str:
-    return getattr(annotation, "__name__", None) or repr(annotation)
 
 
 def _resolve(

@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import contextvars
 import dataclasses
+import enum
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["ActionContext", "Caller", "FieldContext", "current"]
+__all__ = ["ActionContext", "Caller", "FieldContext", "Selection", "SelectionKind", "current"]
+
+RecordId = int | float | str
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -42,10 +46,84 @@ class Caller:
     claims: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
+class SelectionKind(enum.StrEnum):
+    """What Jet's ``ids`` and ``inverseIds`` mean together."""
+
+    NONE = "none"
+    """No record: a common action, or a record action called without ids."""
+    IDS = "ids"
+    """Exactly the records in ``ids``."""
+    ALL_EXCEPT = "all_except"
+    """Every record of the model except those in ``ids`` (Jet's "select all", then untick)."""
+
+
+# Jet sends ids as numbers or as strings: 1 and "1" are the same record.
+_key = str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which records an action runs on; read it instead of ``ids`` and ``inverse_ids``.
+
+    ``len(ctx.ids)`` is not the number of selected records when Jet sends "every record except
+    these" (``ALL_EXCEPT``); ``select`` and ``in`` give the right answer in every case. Ids are
+    compared by their text, so ``1`` and ``"1"`` are the same record.
+
+    Example:
+        ```python
+        recipients = ctx.selection.select(users, key=lambda user: user.id)
+        if 7 in ctx.selection: ...
+        ```
+
+    Args:
+        kind: What ``ids`` means.
+        ids: The ids Jet sent: the selected records (``IDS``) or the excluded ones
+            (``ALL_EXCEPT``); empty for ``NONE``.
+    """
+
+    kind: SelectionKind
+    ids: tuple[RecordId, ...] = ()
+
+    @classmethod
+    def of(cls, ids: Iterable[RecordId], inverse_ids: bool) -> Selection:
+        """Returns the selection that Jet's ``ids`` and ``inverseIds`` describe."""
+        listed = tuple(ids)
+        if inverse_ids:
+            return cls(SelectionKind.ALL_EXCEPT, listed)
+        return cls(SelectionKind.IDS if listed else SelectionKind.NONE, listed)
+
+    def __contains__(self, record_id: object) -> bool:
+        """Whether the record with ``record_id`` is selected."""
+        if self.kind is SelectionKind.NONE:
+            return False
+        listed = _key(record_id) in {_key(item) for item in self.ids}
+        return listed if self.kind is SelectionKind.IDS else not listed
+
+    def select(self, records: Iterable[T], key: Callable[[T], object] | None = None) -> list[T]:
+        """Returns the selected ones of ``records`` (all the model's records, or a superset
+        of the selection), in their order; ``key`` gives a record's id (the record itself by
+        default: pass plain ids)."""
+        if self.kind is SelectionKind.NONE:
+            return []
+        listed = {_key(item) for item in self.ids}
+        if self.kind is SelectionKind.IDS:
+            if key is None:
+                return [record for record in records if _key(record) in listed]
+            return [record for record in records if _key(key(record)) in listed]
+        if key is None:
+            return [record for record in records if _key(record) not in listed]
+        return [record for record in records if _key(key(record)) not in listed]
+
+
 def _time_remaining(deadline: float | None) -> float | None:
     if deadline is None:
         return None
     return max(0.0, deadline - time.monotonic())
+
+
+def _request_id(metadata: Mapping[str, str | bytes]) -> str:
+    value = metadata.get("x-request-id", "")
+    return value if isinstance(value, str) else value.decode(errors="replace")
 
 
 @dataclass(frozen=True)
@@ -55,7 +133,9 @@ class ActionContext:
     Args:
         action: The action's name.
         model: The collection the action runs on; empty for common actions.
-        ids: The selected record ids, each keeping its JSON type (int, float or str).
+        ids: The record ids Jet sent, each keeping its JSON type (int, float or str): the
+            selected records, or with ``inverse_ids`` the excluded ones. ``selection`` says
+            which.
         inverse_ids: True when the action targets every record except ``ids``.
         inputs: The form's inputs exactly as received, declared or not.
         params: The whole ``params`` object of Jet's message, unknown keys included.
@@ -75,9 +155,20 @@ class ActionContext:
     deadline: float | None = None
 
     @property
+    def selection(self) -> Selection:
+        """Which records the action runs on: ``ids`` read together with ``inverse_ids``."""
+        return Selection.of(self.ids, self.inverse_ids)
+
+    @property
     def id(self) -> int | float | str | None:
-        """The first selected id, or None when there is none."""
+        """The first id Jet sent, or None when there is none (with ``inverse_ids``, the first
+        excluded record: read ``selection`` for bulk actions)."""
         return self.ids[0] if self.ids else None
+
+    @property
+    def request_id(self) -> str:
+        """The call's ``x-request-id`` metadata (the bridge sends one per request), or ""."""
+        return _request_id(self.metadata)
 
     def time_remaining(self) -> float | None:
         """Seconds left before the caller's deadline, or None when there is no deadline."""
@@ -105,6 +196,11 @@ class FieldContext:
     caller: Caller | None = None
     metadata: Mapping[str, str | bytes] = dataclasses.field(default_factory=dict)
     deadline: float | None = None
+
+    @property
+    def request_id(self) -> str:
+        """The call's ``x-request-id`` metadata (the bridge sends one per request), or ""."""
+        return _request_id(self.metadata)
 
     def time_remaining(self) -> float | None:
         """Seconds left before the caller's deadline, or None when there is no deadline."""

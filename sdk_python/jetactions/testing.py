@@ -1,14 +1,22 @@
 """Unit-testing actions without a network.
 
-``ActionTester`` plays the bridge: it builds the same protobuf requests, calls the same
-servicer the server uses (so inputs go through the same conversion and validation), and
-turns the responses back into plain Python.
+``ActionTester`` plays the bridge: it builds the same protobuf requests and sends them through
+``jetactions.inprocess.InProcessChannel`` to the same servicer the server runs (so inputs go
+through the same conversion and validation, deadlines and statuses behave as over gRPC), and
+turns the answers back into plain Python. ``SyncActionTester`` does the same from plain
+(non-async) test functions.
 
 Example:
     ```python
-    async def test_mail_users() -> None:
+    async def test_mail_users() -> None:  # with pytest-asyncio (asyncio_mode = "auto")
         tester = ActionTester(app)
         outcome = await tester.execute("mail_users", ids=[1], inputs={"subject": "Hi"})
+        assert outcome.message == "Mailed 1 users"
+
+
+    def test_mail_users_sync() -> None:
+        with SyncActionTester(app) as tester:
+            outcome = tester.execute("mail_users", ids=[1], inputs={"subject": "Hi"})
         assert outcome.message == "Mailed 1 users"
     ```
 """
@@ -16,23 +24,26 @@ Example:
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 import grpc
 
 from jetactions import _convert
-from jetactions._servicer import ActionServicer, caller_to_proto
-from jetactions.action import ActionRegistry
+from jetactions._servicer import caller_to_proto
+from jetactions.action import ActionDefinition
 from jetactions.context import Caller
 from jetactions.errors import NON_FIELD_ERRORS, ActionError
+from jetactions.inprocess import InProcessChannel
 from jetactions.results import File, Option
-from jetactions.v1 import actions_pb2
+from jetactions.server import ActionServer
+from jetactions.v1 import actions_pb2, actions_pb2_grpc
 
-__all__ = ["ActionTester", "Outcome"]
+__all__ = ["ActionTester", "Outcome", "SyncActionTester"]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -57,51 +68,43 @@ class Outcome:
     file: File | None = None
 
 
-class _LocalContext:
-    """The in-process stand-in for ``grpc.aio.ServicerContext``: abort raises ActionError."""
-
-    def __init__(self, timeout: float | None, metadata: Mapping[str, str]) -> None:
-        self._deadline = None if timeout is None else time.monotonic() + timeout
-        self._metadata = tuple(metadata.items())
-
-    async def abort(self, code: grpc.StatusCode, details: str = "") -> NoReturn:
-        raise ActionError(code, details)
-
-    def time_remaining(self) -> float | None:
-        return None if self._deadline is None else max(0.0, self._deadline - time.monotonic())
-
-    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
-        return self._metadata
-
-
 class ActionTester:
     """Calls an app's actions in-process, the way the bridge would over gRPC.
 
     Create it after the app's actions are declared: it reads them once, at the first call.
+    A call without ``timeout`` still honours the action's declared ``timeout=``.
 
     Args:
-        app: The ``ActionServer`` (or any registry) under test.
+        app: The ``ActionServer`` under test.
     """
 
-    def __init__(self, app: ActionRegistry) -> None:
+    def __init__(self, app: ActionServer) -> None:
+        if not isinstance(app, ActionServer):
+            raise TypeError(f"ActionTester needs an ActionServer, not {type(app).__name__}")
         self._app = app
-        self._servicer: ActionServicer | None = None
+        self._channel: InProcessChannel | None = None
 
     @property
-    def servicer(self) -> ActionServicer:
-        """The servicer the calls go to."""
-        if self._servicer is None:
-            self._servicer = ActionServicer(self._app)
-        return self._servicer
+    def channel(self) -> InProcessChannel:
+        """The in-process channel the calls go through."""
+        if self._channel is None:
+            self._channel = InProcessChannel(self._app)
+        return self._channel
 
-    async def list_actions(self) -> actions_pb2.ListActionsResponse:
-        """Returns what ListActions answers (a copy: changing it changes nothing)."""
-        context = _LocalContext(None, {})
-        response = actions_pb2.ListActionsResponse()
-        response.CopyFrom(
-            await self.servicer.ListActions(actions_pb2.ListActionsRequest(), context)
-        )
-        return response
+    @property
+    def stub(self) -> actions_pb2_grpc.ActionServiceStub:
+        """The ActionService stub the calls go through, for raw protobuf calls."""
+        return self.channel.stub
+
+    async def list_actions(self) -> list[ActionDefinition]:
+        """Returns the actions ListActions lists, as the SDK's typed definitions, in order.
+
+        Raises:
+            ActionError: The call ended with a gRPC status.
+        """
+        listing = await _call(self.stub.ListActions(actions_pb2.ListActionsRequest()))
+        actions = self._app.actions
+        return [actions[entry.name] for entry in listing.actions]
 
     async def execute(
         self,
@@ -128,7 +131,8 @@ class ActionTester:
             params: The message's whole ``params``; by default built like Jet's
                 (``name``, ``model``, ``ids``, ``inverseIds``, ``params``).
             caller: Who is calling; None sends no caller.
-            timeout: The call's deadline in seconds; a run that exceeds it raises
+            timeout: The call's deadline in seconds (the action's declared ``timeout=``
+                applies too, whichever ends first); a run that exceeds it raises
                 ``ActionError`` with DEADLINE_EXCEEDED.
             metadata: gRPC metadata for the call.
 
@@ -156,9 +160,9 @@ class ActionTester:
             message_params=_convert.to_struct(params),
             caller=None if caller is None else caller_to_proto(caller),
         )
-        context = _LocalContext(timeout, metadata or {})
-        async with _deadline(timeout):
-            response = await self.servicer.ExecuteAction(request, context)
+        response = await _call(
+            self.stub.ExecuteAction(request, timeout=timeout, metadata=_pairs(metadata))
+        )
         return _outcome(response)
 
     async def field_options(
@@ -197,23 +201,25 @@ class ActionTester:
             ),
             caller=None if caller is None else caller_to_proto(caller),
         )
-        context = _LocalContext(timeout, metadata or {})
-        async with _deadline(timeout):
-            response = await self.servicer.GetFieldOptions(request, context)
+        response = await _call(
+            self.stub.GetFieldOptions(request, timeout=timeout, metadata=_pairs(metadata))
+        )
         return [
             Option(_convert.from_value(option.value), option.name, option.color)
             for option in response.options
         ]
 
 
-@contextlib.asynccontextmanager
-async def _deadline(seconds: float | None) -> AsyncIterator[None]:
-    """Turns an exceeded deadline into DEADLINE_EXCEEDED, as a gRPC client would see it."""
+def _pairs(metadata: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
+    return tuple((metadata or {}).items())
+
+
+async def _call(call: Any) -> Any:
+    """Awaits a stub call, raising its status as ``ActionError``."""
     try:
-        async with asyncio.timeout(seconds):
-            yield
-    except TimeoutError:
-        raise ActionError(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+        return await call
+    except grpc.aio.AioRpcError as error:
+        raise ActionError(error.code(), error.details() or "") from None
 
 
 def _outcome(response: actions_pb2.ExecuteActionResponse) -> Outcome:
@@ -236,3 +242,101 @@ def _outcome(response: actions_pb2.ExecuteActionResponse) -> Outcome:
         html=result.html if result.HasField("html") else None,
         extra=_convert.from_struct(result.extra),
     )
+
+
+class SyncActionTester:
+    """``ActionTester`` for plain test functions: the same calls, without ``await``.
+
+    Runs its calls on an event loop of its own, so it cannot be used from inside a running
+    loop (use ``ActionTester`` there: it raises RuntimeError). Close it when done (or use it
+    as a context manager).
+
+    Example:
+        ```python
+        def test_refresh() -> None:
+            with SyncActionTester(app) as tester:
+                assert tester.execute("refresh_stats").value is True
+        ```
+
+    Args:
+        app: The ``ActionServer`` under test.
+    """
+
+    def __init__(self, app: ActionServer) -> None:
+        self._tester = ActionTester(app)
+        # A loop factory keeps the runner from replacing the thread's current event loop.
+        self._runner = asyncio.Runner(loop_factory=asyncio.new_event_loop)
+
+    def _run(self, call: Coroutine[Any, Any, T]) -> T:
+        return self._runner.run(call)
+
+    def list_actions(self) -> list[ActionDefinition]:
+        """``ActionTester.list_actions``."""
+        return self._run(self._tester.list_actions())
+
+    def execute(
+        self,
+        action: str,
+        *,
+        model: str = "",
+        ids: Iterable[int | float | str] = (),
+        inverse_ids: bool = False,
+        inputs: Mapping[str, object] | None = None,
+        params: Mapping[str, object] | None = None,
+        caller: Caller | None = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> Outcome:
+        """``ActionTester.execute``."""
+        return self._run(
+            self._tester.execute(
+                action,
+                model=model,
+                ids=ids,
+                inverse_ids=inverse_ids,
+                inputs=inputs,
+                params=params,
+                caller=caller,
+                timeout=timeout,
+                metadata=metadata,
+            )
+        )
+
+    def field_options(
+        self,
+        model: str,
+        field: str,
+        form: Mapping[str, object] | None = None,
+        *,
+        params: Mapping[str, object] | None = None,
+        caller: Caller | None = None,
+        timeout: float | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> list[Option]:
+        """``ActionTester.field_options``."""
+        return self._run(
+            self._tester.field_options(
+                model,
+                field,
+                form,
+                params=params,
+                caller=caller,
+                timeout=timeout,
+                metadata=metadata,
+            )
+        )
+
+    def close(self) -> None:
+        """Closes the tester's event loop."""
+        self._runner.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -1,152 +1,135 @@
-// The example action server of examples/ACTIONS.md in TypeScript, over Connect's gRPC.
+// The example shop (examples/ACTIONS.md) as a Node action server on the jetactions SDK.
 //
-//   node dist/server.js [--address 127.0.0.1:50053] [--prefix node_] [--grace 10]
-//
-// JETACTIONS_ADDRESS and JETACTIONS_PREFIX are the defaults of the two options. It prints
-// "listening on HOST:PORT" once it accepts calls (port 0 picks a free port), serves
-// grpc.health.v1 and stops gracefully on SIGTERM or SIGINT.
-import * as http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+//   node dist/server.js [--address 127.0.0.1:50053] [--prefix node_]
 import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 
-import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { action, actionServer, f, FieldErrors, file, result, z, type Id, type Option } from "jetactions";
 
-import { Health } from "./gen/grpc/health/v1/health_pb.js";
-import { ActionService } from "./gen/jetactions/v1/actions_pb.js";
-import { HealthService } from "./health.js";
-import { Shop } from "./shop.js";
+const CARRIERS = [
+  { value: "dhl", name: "DHL" },
+  { value: "ups", name: "UPS" },
+] as const satisfies readonly Option[];
+const COUNTRIES = [
+  { value: "italy", name: "Italy" },
+  { value: "uk", name: "United Kingdom" },
+] as const satisfies readonly Option[];
+// A Map, not an object: a country named "constructor" finds nothing.
+const CITIES = new Map<string, readonly Option[]>([
+  ["italy", [{ value: "rome", name: "Rome", color: "red" }, { value: "milan", name: "Milan", color: "green" }]],
+  ["uk", [{ value: "london", name: "London", color: "blue" }, { value: "leeds", name: "Leeds", color: "yellow" }]],
+]);
 
-// Bounds messages both ways, explicitly: gRPC's defaults (4 MiB to receive, no bound to send)
-// differ between languages and from the bridge.
-const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-
-export interface Options {
-  /** host:port to listen on; port 0 picks a free port. */
-  address: string;
-  /** Put in front of every action and model name. */
-  prefix: string;
+interface User {
+  readonly id: number;
+  readonly name: string;
+  readonly email: string;
+  wallet: number; // in cents
 }
 
-/** A running server: where it listens, and how to stop it. */
-export interface Running {
-  address: string;
-  /**
-   * Health NOT_SERVING, GOAWAY to every connection, and a wait for the calls in flight, for
-   * at most graceMs; resolves once every connection has closed.
-   */
-  stop(graceMs: number): Promise<void>;
-  /** Closes every connection now, ending the calls in flight. */
-  abort(): void;
+/** The users every start begins with. */
+export function initialUsers(): User[] {
+  return [
+    { id: 1, name: "Ada", email: "ada@example.com", wallet: 1000 },
+    { id: 2, name: "Brian", email: "brian@example.com", wallet: 0 },
+    { id: 3, name: "Chen", email: "chen@example.com", wallet: 2550 },
+    { id: 4, name: "Dana", email: "dana@example.com", wallet: 375 },
+    { id: 5, name: "Emil", email: "emil@example.com", wallet: 10000 },
+  ];
 }
 
-export async function serve(options: Options): Promise<Running> {
-  const health = new HealthService([ActionService.typeName]);
-  const handler = connectNodeAdapter({
-    routes(router) {
-      router.service(ActionService, new Shop(options.prefix));
-      router.service(Health, health);
-    },
-    // gRPC only, as the bridge speaks it; no gRPC-web or Connect protocol to secure.
-    grpc: true,
-    grpcWeb: false,
-    connect: false,
-    readMaxBytes: MAX_MESSAGE_BYTES,
-    writeMaxBytes: MAX_MESSAGE_BYTES,
-  });
-  // Plain-text HTTP/2 (h2c), as gRPC clients speak it without TLS. Node answers PINGs itself
-  // and has no ping limit, so clients may keep idle connections alive with pings every 10 s.
-  const server = http2.createServer(handler);
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  });
+function nameOf(options: readonly Option[], value: string): string {
+  return options.find((option) => option.value === value)?.name ?? value;
+}
 
-  const { host, port } = parseAddress(options.address);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** Builds the shop; `prefix` goes in front of every action and model name. */
+export function shop(prefix = "") {
+  const users = initialUsers();
+  const usersModel = `${prefix}users`;
+
+  // Jet may send ids as numbers or as strings: "1" and 1 are the same user.
+  const findUser = (id: Id): User => {
+    const user = users.find((u) => String(u.id) === String(id));
+    if (!user) throw FieldErrors.form(`Unknown user id: ${id}`);
+    return user;
+  };
+
+  const mailUsers = action
+    .model(usersModel)
+    .bulk()
+    .label("Mail users")
+    .icon("email")
+    .input(z.object({ subject: z.string(), body: f.text().default(""), urgent: z.boolean().default(false) }))
+    .handler((ctx) => {
+      const selected = new Set(ctx.ids.map((id) => findUser(id).id));
+      const count = ctx.inverseIds ? users.length - selected.size : ctx.ids.length;
+      return result({ message: `Mailed ${count} users` });
     });
-  });
-  const bound = server.address() as AddressInfo;
 
-  const abort = () => {
-    for (const session of sessions) {
-      session.destroy();
-    }
-  };
-  let stopping: Promise<void> | undefined;
-  return {
-    abort,
-    address: bound.family === "IPv6" ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`,
-    stop(graceMs) {
-      stopping ??= new Promise<void>((resolve) => {
-        // NOT_SERVING first (Watch streams get it, then end), so that clients move away.
-        health.shutdown();
-        // No new connections; the callback runs once every connection has closed.
-        server.close(() => resolve());
-        // GOAWAY: no new calls on open connections, which close when their calls are done.
-        for (const session of sessions) {
-          session.close();
-        }
-        setTimeout(() => {
-          if (sessions.size) {
-            console.error("shop: grace period over: closing the remaining calls");
-            abort();
-          }
-        }, graceMs).unref();
+  const adjustWallet = action
+    .model(usersModel)
+    .forInstance()
+    .label("Adjust wallet")
+    .input(z.object({ amount: f.decimal() }))
+    .handler((ctx, { amount }) => {
+      if (!(Number(amount) > 0)) throw new FieldErrors({ amount: "must be positive" });
+      if (ctx.id === undefined) throw FieldErrors.form("Select a user");
+      const user = findUser(ctx.id);
+      user.wallet += Math.round(Number(amount) * 100);
+      return result({ html: `Wallet of <strong>${escapeHtml(user.name)}</strong> was updated` });
+    });
+
+  const exportUsers = action
+    .model(usersModel)
+    .label("Export users")
+    .handler(() => {
+      const lines = [["id", "name", "email"], ...users.map((u) => [String(u.id), u.name, u.email])];
+      return file("users.csv", lines.map((line) => `${line.join(",")}\n`).join(""), "text/csv");
+    });
+
+  const cities = f.select.fromServer((ctx) => CITIES.get(String(ctx.form["country"] ?? "")) ?? []);
+  const shipOrder = action
+    .model(`${prefix}orders`)
+    .forInstance()
+    .label("Ship order")
+    .input(z.object({ carrier: f.select(CARRIERS), country: f.select(COUNTRIES), city: cities }))
+    .handler((ctx, { carrier, country, city }) => {
+      if (ctx.id === undefined) throw FieldErrors.form("Select an order");
+      const countryCities = CITIES.get(country) ?? [];
+      if (!countryCities.some((option) => option.value === city)) {
+        throw new FieldErrors({ city: `not a city of ${nameOf(COUNTRIES, country)}` });
+      }
+      // Named as the user saw them on the form ("DHL", "Rome"), not by their values.
+      return result({
+        message: `Order ${ctx.id} ships with ${nameOf(CARRIERS, carrier)} to ${nameOf(countryCities, city)}`,
       });
-      return stopping;
+    });
+
+  const refreshStats = action.label("Refresh stats").handler(() => true);
+
+  return actionServer({
+    name: `${prefix}shop`,
+    actions: {
+      [`${prefix}mail_users`]: mailUsers,
+      [`${prefix}adjust_wallet`]: adjustWallet,
+      [`${prefix}export_users`]: exportUsers,
+      [`${prefix}ship_order`]: shipOrder,
+      [`${prefix}refresh_stats`]: refreshStats,
     },
-  };
+  });
 }
 
-/** "host:port", "[v6]:port" or ":port" (every interface) to listen() arguments. */
-export function parseAddress(address: string): { host: string | undefined; port: number } {
-  const match = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(address);
-  if (!match) {
-    throw new Error(`address must be host:port, not "${address}"`);
-  }
-  return { host: match[1] ?? (match[2] || undefined), port: Number(match[3]) };
-}
-
-async function main(): Promise<void> {
+// Run as the program (not when the tests import it): serve until SIGTERM or SIGINT.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const { values } = parseArgs({
     options: {
       address: { type: "string", default: process.env["JETACTIONS_ADDRESS"] ?? "127.0.0.1:50053" },
       prefix: { type: "string", default: process.env["JETACTIONS_PREFIX"] ?? "" },
-      grace: { type: "string", default: "10" },
     },
-    strict: true,
   });
-  const graceSeconds = Number(values.grace);
-  if (!Number.isFinite(graceSeconds) || graceSeconds < 0) {
-    throw new Error(`--grace must be a number of seconds, not "${values.grace}"`);
-  }
-  const running = await serve({ address: values.address, prefix: values.prefix });
-  console.log(`listening on ${running.address}`);
-
-  let signals = 0;
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (++signals > 1) {
-      console.error(`shop: second ${signal}: closing the remaining calls`);
-      running.abort();
-      return;
-    }
-    console.error(`shop: ${signal}: draining for at most ${graceSeconds}s`);
-    void running.stop(graceSeconds * 1000);
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
-}
-
-// Run only as the program, so that tests can import serve().
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: unknown) => {
-    console.error(`shop: ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
-  });
+  await shop(values.prefix).run({ address: values.address });
 }

@@ -1,0 +1,5 @@
+"""``python -m jetactions``: the ``jetactions`` command."""
+
+from jetactions.cli import main
+
+main()

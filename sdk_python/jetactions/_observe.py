@@ -1,0 +1,177 @@
+"""Watches each ActionService call: its request id on log lines, its metrics, its span.
+
+A server interceptor, first in the chain, so it also sees calls the bridge-secret check
+refuses. It wraps the method's behaviour: the handler runs inside the wrapper's await, so the
+request id and the span are current for the handler too (sync handlers included: they run in
+a copy of the context).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, cast
+
+import grpc
+
+from jetactions import _logs
+from jetactions._metrics import RpcMetrics
+from jetactions._servicer import SERVICE_NAME
+from jetactions._tracing import Tracing
+from jetactions.v1 import actions_pb2
+
+__all__ = ["REQUEST_ID_HEADER", "CallObserver"]
+
+REQUEST_ID_HEADER = "x-request-id"
+# Longer ids are cut: they go on every log line of the call.
+_MAX_REQUEST_ID = 128
+
+Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
+
+
+class CallObserver(grpc.aio.ServerInterceptor):
+    """Observes the ActionService calls of one server.
+
+    Args:
+        actions: The declared action names (the only values of the ``action`` label).
+        field_sources: The declared field options sources as ``model.field``.
+        metrics: Where to count calls, or None.
+        tracing: Where to open spans, or None.
+    """
+
+    def __init__(
+        self,
+        *,
+        actions: Collection[str],
+        field_sources: Collection[str],
+        metrics: RpcMetrics | None,
+        tracing: Tracing | None,
+    ) -> None:
+        self._actions = frozenset(actions)
+        self._field_sources = frozenset(field_sources)
+        self._metrics = metrics
+        self._tracing = tracing
+        self._prefix = f"/{SERVICE_NAME}/"
+        # Handlers are the same objects call after call: wrap each once.
+        self._wrapped: dict[int, tuple[Any, grpc.RpcMethodHandler[Any, Any]]] = {}
+
+    async def intercept_service(
+        self,
+        continuation: Callable[
+            [grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[Any, Any] | None]
+        ],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler[Any, Any] | None:
+        """Wraps ActionService's unary handlers; passes every other one through."""
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or handler.unary_unary is None or not method.startswith(self._prefix):
+            return handler
+        known = self._wrapped.get(id(handler))
+        if known is not None and known[0] is handler:
+            return known[1]
+        wrapped = grpc.unary_unary_rpc_method_handler(
+            self._observe(method.removeprefix(self._prefix), cast(Behavior, handler.unary_unary)),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+        self._wrapped[id(handler)] = (handler, wrapped)
+        return wrapped
+
+    def _observe(self, method: str, behavior: Behavior) -> Behavior:
+        metrics, tracing = self._metrics, self._tracing
+        span_name = f"{SERVICE_NAME}/{method}"
+        active = None if metrics is None else metrics.active.labels(method)
+        # prometheus-client's labels() takes a lock and builds a key: look each series up once.
+        series: dict[tuple[str, str], tuple[Any, Any]] = {}
+
+        def record(action: str, outcome: str, elapsed: float) -> None:
+            assert metrics is not None
+            found = series.get((action, outcome))
+            if found is None:
+                found = series[(action, outcome)] = (
+                    metrics.duration.labels(method, action, outcome),
+                    metrics.calls.labels(method, action, outcome),
+                )
+            found[0].observe(elapsed)
+            found[1].inc()
+
+        async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            metadata = tuple(context.invocation_metadata() or ())
+            request_id = _request_id(metadata)
+            action = self._action_label(request)
+            token = _logs.bind_call(request_id, action)
+            span = tracing.start(span_name, metadata) if tracing is not None else None
+            if active is not None:
+                active.inc()
+            started = time.perf_counter()
+            code, outcome = grpc.StatusCode.UNKNOWN, "UNKNOWN"
+            try:
+                response = await behavior(request, context)
+                code, outcome = grpc.StatusCode.OK, _response_outcome(response)
+                return response
+            except BaseException:
+                code = _status(context)
+                outcome = code.name
+                raise
+            finally:
+                elapsed = time.perf_counter() - started
+                if active is not None:
+                    active.dec()
+                    record(action, outcome, elapsed)
+                if tracing is not None:
+                    tracing.end(span, _span_attributes(method, request, request_id, outcome), code)
+                _logs.unbind_call(token)
+
+        return observed
+
+    def _action_label(self, request: object) -> str:
+        if isinstance(request, actions_pb2.ExecuteActionRequest):
+            return request.action if request.action in self._actions else ""
+        if isinstance(request, actions_pb2.GetFieldOptionsRequest):
+            source = f"{request.model}.{request.field}"
+            return source if source in self._field_sources else ""
+        return ""
+
+
+def _request_id(metadata: Collection[tuple[str, str | bytes]]) -> str:
+    for key, value in metadata:
+        if key == REQUEST_ID_HEADER and isinstance(value, str):
+            return value[:_MAX_REQUEST_ID]
+    return ""
+
+
+def _status(context: grpc.aio.ServicerContext[Any, Any]) -> grpc.StatusCode:
+    # abort() sets the code before it raises; any other exception ends the call UNKNOWN, and
+    # a cancelled call (client gone, deadline passed) raises CancelledError.
+    code = context.code()
+    if isinstance(code, grpc.StatusCode) and code is not grpc.StatusCode.OK:
+        return code
+    if context.cancelled():
+        return grpc.StatusCode.CANCELLED
+    return grpc.StatusCode.UNKNOWN
+
+
+def _response_outcome(response: object) -> str:
+    if isinstance(response, actions_pb2.ExecuteActionResponse):
+        return response.WhichOneof("outcome") or "OK"
+    return "OK"
+
+
+def _span_attributes(method: str, request: object, request_id: str, outcome: str) -> dict[str, Any]:
+    attributes: dict[str, Any] = {
+        "rpc.system": "grpc",
+        "rpc.service": SERVICE_NAME,
+        "rpc.method": method,
+        "jetactions.outcome": outcome,
+    }
+    if request_id:
+        attributes["jetactions.request_id"] = request_id
+    if isinstance(request, actions_pb2.ExecuteActionRequest):
+        attributes["jetactions.action"] = request.action
+        attributes["jetactions.model"] = request.model
+        attributes["jetactions.ids"] = len(request.ids)
+    elif isinstance(request, actions_pb2.GetFieldOptionsRequest):
+        attributes["jetactions.model"] = request.model
+        attributes["jetactions.field"] = request.field
+    return attributes
