@@ -14,6 +14,7 @@ method.
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 from datetime import UTC, datetime
@@ -143,12 +144,18 @@ def _text(
         f"method={_value(method)} path={_value(path)} status={status} "
         f"message_name={_value(exchange.message)} action={_value(exchange.action)} "
         f"service={exchange.service or '-'} grpc_code={exchange.grpc_code or '-'} "
-        f"duration_ms={round(duration * 1000, 3)} bytes_out={size} "
+        f"duration_ms={duration * 1000:.3f} bytes_out={size} "
         f"request_id={exchange.request_id} auth={auth} user_id={user} project={project}"
     )
 
 
+# Printable ASCII but space, `"`, `=` and `\`, at most MAX_VALUE_CHARS: written as it is.
+_SAFE = re.compile(rf"[!#-<>-\[\]-~]{{1,{MAX_VALUE_CHARS}}}")
+
+
 def _value(value: str) -> str:
+    if _SAFE.fullmatch(value):  # the usual case, in one call
+        return value
     if not value:
         return "-"
     text = bounded(value, MAX_VALUE_CHARS)
