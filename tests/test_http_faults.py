@@ -31,7 +31,13 @@ from multidict import CIMultiDict
 from jetactions import ActionContext, ActionServer
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.config import ServiceConfig, Settings
-from tests.conftest import ActionServerProcess, Bridge, BridgeFactory, service
+from tests.conftest import (
+    ActionServerProcess,
+    Bridge,
+    BridgeFactory,
+    service,
+    without_request_id,
+)
 from tests.test_discovery import eventually
 
 Spawn = Callable[..., ActionServerProcess]
@@ -77,7 +83,7 @@ class RawReply:
     body: bytes
 
     def json(self) -> Any:
-        return orjson.loads(self.body)
+        return without_request_id(self.status, self.headers, self.body)
 
 
 def raw_request(
