@@ -15,9 +15,9 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from jetactions._servicer import SERVICE_NAME
 from jetactions._settings import SETTINGS as SDK_SETTINGS
 from jetactions.cli import parser as sdk_parser
+from jetactions.contract import SERVICE_NAME
 from jetbridge.cli import build_parser
 from jetbridge.config import CONFIG_ENV, SERVICES_ENV, declared, flags_from, load_settings
 from tests.conftest import ROOT, ActionServerProcess, BridgeFactory, service

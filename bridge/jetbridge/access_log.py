@@ -22,6 +22,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from jetactions.contract import AUTH_SCHEMES
 from jetactions.v1 import actions_pb2
 from jetbridge.errors import bounded
 from jetbridge.exchange import Exchange
@@ -33,12 +34,9 @@ FLUSH_INTERVAL = 0.05
 """Seconds a line may wait for its batch: a write per request costs as much as the line."""
 FLUSH_LINES = 256
 
-AUTH_METHOD_NAMES = {
-    actions_pb2.AUTH_METHOD_UNSPECIFIED: "none",
-    actions_pb2.AUTH_METHOD_JWT: "JWT",
-    actions_pb2.AUTH_METHOD_USER_TOKEN: "Token",
-    actions_pb2.AUTH_METHOD_PROJECT_TOKEN: "ProjectToken",
-    actions_pb2.AUTH_METHOD_BEARER: "Bearer",
+# How a caller authenticated, by the Authorization scheme it used.
+AUTH_METHOD_NAMES = {method: scheme for scheme, method in AUTH_SCHEMES.items()} | {
+    actions_pb2.AUTH_METHOD_UNSPECIFIED: "none"
 }
 
 
