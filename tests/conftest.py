@@ -22,6 +22,7 @@ import aiohttp
 import grpc
 import pytest
 from aiohttp.test_utils import TestServer
+from blockbuster import BlockBuster, blockbuster_ctx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jetbridge.app import create_app
@@ -36,6 +37,18 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 SHOP = ROOT / "examples" / "python" / "shop.py"
 BILLING = ROOT / "tests" / "servers" / "billing.py"
 LOGS = ROOT / ".pytest_cache" / "server-logs"
+
+
+@pytest.fixture(autouse=True)
+def blockbuster() -> Iterator[BlockBuster]:
+    """Fail any test in which the bridge, the SDK or the suite blocks its event loop (a file
+    read, a sleep, a socket call in a coroutine), as aiohttp's own suite does."""
+    with blockbuster_ctx(["jetbridge", "jetactions", "jetconformance"]) as detector:
+        for function in detector.functions.values():
+            # Loading an in-process action server's module reads its files, once, as the app
+            # starts and before it serves anything.
+            function.can_block_in("jetbridge/inprocess.py", "_import")
+        yield detector
 
 
 def free_port() -> int:
