@@ -263,3 +263,23 @@ async def test_the_request_id_reaches_each_languages_handler(stack: Stack) -> No
         shop = stack.shops[language.name]
         # Each SDK puts the request id on the call's context and on its own log lines.
         await wait_for_line(shop, re.compile(rf"request_id\W+{re.escape(request_id)}\b"))
+
+
+DOC_TESTS = {
+    "go.md": ["sdk_go/jetactions/*_test.go"],
+    "typescript.md": ["sdk_node/src/*.test.ts", "tests/test_typescript_guide.py"],
+}
+"""Each guide's own tests, beside this file and tests/test_polyglot_metrics.py."""
+
+
+@pytest.mark.parametrize("doc", sorted(DOC_TESTS))
+def test_every_variable_the_guides_name_for_traces_and_metrics_is_tested(doc: str) -> None:
+    text = (ROOT / "docs" / doc).read_text()
+    start = text.index("## Traces and metrics")
+    section = text[start : text.index("\n## ", start)]
+    named = set(re.findall(r"\b((?:OTEL|JETACTIONS)_[A-Z_]*[A-Z])\b", section))
+    assert {"OTEL_EXPORTER_OTLP_ENDPOINT", "JETACTIONS_METRICS_PORT"} <= named
+    sources = [Path(__file__), ROOT / "tests" / "test_polyglot_metrics.py"]
+    sources += [path for pattern in DOC_TESTS[doc] for path in sorted(ROOT.glob(pattern))]
+    tested = "\n".join(path.read_text() for path in sources)
+    assert sorted(name for name in named if name not in tested) == []

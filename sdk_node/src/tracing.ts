@@ -7,7 +7,9 @@ import type { Attributes, Context, Span } from "@opentelemetry/api";
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-const PACKAGES = "@opentelemetry/api @opentelemetry/core @opentelemetry/resources @opentelemetry/sdk-trace-node @opentelemetry/exporter-trace-otlp-grpc";
+// The versions this SDK is built and tested with (package.json's devDependencies).
+const PACKAGES =
+  "@opentelemetry/api@1.9.1 @opentelemetry/core@2.12.1 @opentelemetry/resources@2.12.1 @opentelemetry/sdk-trace-node@2.12.1 @opentelemetry/exporter-trace-otlp-grpc@0.223.1";
 const ENDPOINTS = ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"];
 const PROTOCOLS = ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"];
 // Server-side codes that are the server's fault (OpenTelemetry's RPC conventions).
