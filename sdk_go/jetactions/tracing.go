@@ -70,8 +70,9 @@ func tracingFromEnv(serviceName string) (*tracing, error) {
 		return nil, fmt.Errorf("OTLP exporter: %w", err)
 	}
 	provider := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(resourceOf(serviceName)))
-	otel.SetTracerProvider(provider)
 	processTracing = providerTracing(provider)
+	otel.SetTracerProvider(provider)
+	otel.SetTextMapPropagator(processTracing.propagator) // for the handlers' own outgoing calls
 	processTracing.flush = provider.ForceFlush
 	return processTracing, nil
 }
