@@ -15,21 +15,19 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from jetactions._servicer import SERVICE_NAME
 from jetactions._settings import SETTINGS as SDK_SETTINGS
 from jetactions.cli import parser as sdk_parser
+from jetactions.contract import SERVICE_NAME
 from jetbridge.cli import build_parser
 from jetbridge.config import CONFIG_ENV, SERVICES_ENV, declared, flags_from, load_settings
 from tests.conftest import ROOT, ActionServerProcess, BridgeFactory, service
 
 DOC = (ROOT / "docs" / "kubernetes.md").read_text(encoding="utf-8")
 
+
 # Names the document uses that other branches of issue 10/13 add. Each must still be unknown
 # here: once its branch is merged the test says so, and the entry must be removed (then the
 # name is checked like every other).
-PENDING_BRIDGE = {"--metrics-port": "obs-bridge", "JETBRIDGE_METRICS_PORT": "obs-bridge"}
-
-
 def manifests() -> list[dict[str, Any]]:
     documents: list[dict[str, Any]] = []
     for block in re.findall(r"```yaml\n(.*?)```", DOC, re.S):
@@ -69,41 +67,22 @@ def serve_flags() -> set[str]:
     return {flag for action in commands.choices["serve"]._actions for flag in action.option_strings}
 
 
-def without_pending(args: list[str]) -> list[str]:
-    kept: list[str] = []
-    skip = False
-    for arg in args:
-        if skip:
-            skip = False
-        elif arg in PENDING_BRIDGE:
-            skip = True  # and its value
-        else:
-            kept.append(arg)
-    return kept
-
-
-def test_pending_names_are_still_pending() -> None:
-    known = serve_flags() | bridge_environment()
-    merged = sorted(name for name in PENDING_BRIDGE if name in known)
-    assert not merged, f"{merged} now exist: remove them from PENDING_BRIDGE"
-
-
 def test_the_bridge_container_runs_a_real_command_with_valid_settings() -> None:
     (bridge,) = containers("jetbridge")
     args = [str(a) for a in bridge["args"]]
     for flag in (a for a in args if a.startswith("-")):
-        assert flag in serve_flags() or flag in PENDING_BRIDGE, f"jetbridge serve has no {flag}"
-    parsed = build_parser().parse_args(without_pending(args))
+        assert flag in serve_flags(), f"jetbridge serve has no {flag}"
+    parsed = build_parser().parse_args(args)
     assert parsed.command == "serve"
     flags = flags_from(parsed)
-    env = {k: v for k, v in environment(bridge).items() if k not in PENDING_BRIDGE}
+    env = environment(bridge)
     settings = load_settings(flags, environ=env)
     assert [s.name for s in settings.services] == ["shop", "billing"]
     assert settings.port == bridge["ports"][0]["containerPort"]
 
 
 def test_every_environment_variable_is_one_that_is_read() -> None:
-    bridge_env = bridge_environment() | set(PENDING_BRIDGE)
+    bridge_env = bridge_environment()
     sdk_env = sdk_environment()
     (bridge,) = containers("jetbridge")
     assert set(environment(bridge)) <= bridge_env

@@ -333,11 +333,9 @@ async def test_json_logs_are_one_object_a_line(action_server: ActionServer) -> N
     }
     assert isinstance(access["json-1"]["duration_ms"], float)
     assert (access["json-2"]["status"], access["json-2"]["action"]) == (404, "nope")
-    # The bridge's own warning about the 404 carries the request id as a field.
-    warning = next(
-        r for r in records if r["level"] == "WARNING" and "Unknown action" in r["message"]
-    )
-    assert warning["request_id"] == "json-2"
+    # A client's mistake makes one line: the access line, which says why.
+    assert access["json-2"]["detail"] == "Unknown action 'nope'"
+    assert not [r for r in records if r["level"] == "WARNING" and "Unknown" in r["message"]]
 
 
 # ---------------------------------------------------------------- no credential anywhere

@@ -22,21 +22,21 @@ from typing import Any, TextIO
 
 import orjson
 
+from jetactions.contract import AUTH_SCHEMES
 from jetactions.v1 import actions_pb2
+from jetbridge.errors import bounded
 from jetbridge.exchange import Exchange
-from jetbridge.logs import ACCESS_LOGGER, bounded
+from jetbridge.logs import ACCESS_LOGGER
 
 MAX_VALUE_CHARS = 100
+MAX_DETAIL_CHARS = 300
 FLUSH_INTERVAL = 0.05
 """Seconds a line may wait for its batch: a write per request costs as much as the line."""
 FLUSH_LINES = 256
 
-AUTH_METHOD_NAMES = {
-    actions_pb2.AUTH_METHOD_UNSPECIFIED: "none",
-    actions_pb2.AUTH_METHOD_JWT: "JWT",
-    actions_pb2.AUTH_METHOD_USER_TOKEN: "Token",
-    actions_pb2.AUTH_METHOD_PROJECT_TOKEN: "ProjectToken",
-    actions_pb2.AUTH_METHOD_BEARER: "Bearer",
+# How a caller authenticated, by the Authorization scheme it used.
+AUTH_METHOD_NAMES = {method: scheme for scheme, method in AUTH_SCHEMES.items()} | {
+    actions_pb2.AUTH_METHOD_UNSPECIFIED: "none"
 }
 
 
@@ -122,6 +122,7 @@ def _fields(
         "auth": AUTH_METHOD_NAMES.get(caller.auth_method, "") if caller is not None else "",
         "user_id": bounded(caller.user_id, MAX_VALUE_CHARS) if caller is not None else "",
         "project": bounded(caller.project, MAX_VALUE_CHARS) if caller is not None else "",
+        **({"detail": bounded(exchange.detail, MAX_DETAIL_CHARS)} if exchange.detail else {}),
     }
 
 
@@ -146,11 +147,17 @@ def _text(
         f"service={exchange.service or '-'} grpc_code={exchange.grpc_code or '-'} "
         f"duration_ms={duration * 1000:.3f} bytes_out={size} "
         f"request_id={exchange.request_id} auth={auth} user_id={user} project={project}"
+        + (f" detail={_quoted(exchange.detail)}" if exchange.detail else "")
     )
 
 
 # Printable ASCII but space, `"`, `=` and `\`, at most MAX_VALUE_CHARS: written as it is.
 _SAFE = re.compile(rf"[!#-<>-\[\]-~]{{1,{MAX_VALUE_CHARS}}}")
+
+
+def _quoted(text: str) -> str:
+    """An error's detail, bounded and always quoted (it holds spaces)."""
+    return orjson.dumps(bounded(text, MAX_DETAIL_CHARS)).decode()
 
 
 def _value(value: str) -> str:

@@ -129,6 +129,8 @@ def _http_detail(error: web.HTTPException) -> str:
 
 
 def _log_error(request: web.Request, status: int, detail: str) -> None:
+    if exchange.note_failure(detail) and status < 500:
+        return  # a client's mistake: the access line carries the detail, one line in all
     level = logging.ERROR if status >= 500 else logging.WARNING
     path = bounded(request.path, 100)
     log.log(level, "%s %s -> %d: %s", request.method, path, status, bounded(detail))

@@ -35,6 +35,8 @@ class Exchange:
     """Set once authentication accepted the request."""
     rejected: str = ""
     """Why the bridge refused the request before calling anyone (overloaded, service_down)."""
+    detail: str = ""
+    """Why the bridge answered with an error (unbounded: whoever prints it bounds it)."""
     span: Any = None
     """The server span, when tracing is on."""
     observer: Any = None
@@ -64,6 +66,16 @@ def note_message(name: str, params: dict[str, Any]) -> None:
     target = params.get("name") if name == "execute_action" else None
     if isinstance(target, str):
         exchange.action = target
+
+
+def note_failure(detail: str) -> bool:
+    """The request failed for `detail`; True when its access line will say so (the access log
+    is on), so that a client's mistake makes one log line, not two."""
+    exchange = CURRENT.get()
+    if exchange is None:
+        return False
+    exchange.detail = detail
+    return exchange.observer is not None and exchange.observer.access_log is not None
 
 
 def note_caller(caller: actions_pb2.Caller) -> None:

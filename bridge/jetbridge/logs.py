@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from jetbridge.errors import bounded
 from jetbridge.exchange import current_request_id
 
 ACCESS_LOGGER = "jetbridge.access"
@@ -38,13 +39,6 @@ def configure(level: str, log_format: str) -> None:
     logging.getLogger(ACCESS_LOGGER).setLevel(logging.INFO)
 
 
-def bounded(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
-    """`text`, cut to `limit` characters with a `...[+N chars]` marker when longer."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}...[+{len(text) - limit} chars]"
-
-
 class TextFormatter(logging.Formatter):
     """`time LEVEL logger: message`, plus `request_id=` inside a request."""
 
@@ -52,7 +46,7 @@ class TextFormatter(logging.Formatter):
         super().__init__(TEXT_FORMAT)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        record.message = bounded(record.message)
+        record.message = bounded(record.message, MAX_MESSAGE_CHARS)
         line = super().formatMessage(record)
         request_id = current_request_id()
         if request_id and record.name != ACCESS_LOGGER:  # the access line has its own
@@ -69,7 +63,7 @@ class JsonFormatter(logging.Formatter):
             "time": _iso_time(record.created),
             "level": record.levelname,
             "logger": record.name,
-            "message": bounded(record.getMessage()),
+            "message": bounded(record.getMessage(), MAX_MESSAGE_CHARS),
         }
         fields: Mapping[str, Any] | None = getattr(record, "fields", None)
         if fields is not None:

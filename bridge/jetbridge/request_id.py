@@ -9,8 +9,10 @@ from __future__ import annotations
 import random
 import re
 
+from jetactions.contract import REQUEST_ID_METADATA
+
 HEADER = "X-Request-ID"
-METADATA_KEY = "x-request-id"
+METADATA_KEY = REQUEST_ID_METADATA
 """The gRPC metadata key (lower case, as gRPC requires); actions.proto documents it."""
 
 # What a proxy or a browser plausibly sends; anything else (too long, spaces, quotes, control

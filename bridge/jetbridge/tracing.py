@@ -18,6 +18,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from jetactions.contract import SERVICE_NAME
+
 log = logging.getLogger(__name__)
 
 _ENDPOINT_VARS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -115,7 +117,7 @@ class Tracing:
             kind=self._client,
             attributes={
                 "rpc.system": "grpc",
-                "rpc.service": "jetactions.v1.ActionService",
+                "rpc.service": SERVICE_NAME,
                 "rpc.method": method,
                 "jetbridge.service": service,
                 "jetbridge.request_id": request_id,

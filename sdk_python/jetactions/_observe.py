@@ -17,8 +17,8 @@ import grpc
 
 from jetactions import _logs
 from jetactions._metrics import RpcMetrics
-from jetactions._servicer import SERVICE_NAME
 from jetactions._tracing import Tracing
+from jetactions.contract import SERVICE_NAME
 from jetactions.v1 import actions_pb2
 
 __all__ = ["REQUEST_ID_HEADER", "CallObserver"]
