@@ -263,6 +263,14 @@ async def test_the_request_id_reaches_each_languages_handler(stack: Stack) -> No
         shop = stack.shops[language.name]
         # Each SDK puts the request id on the call's context and on its own log lines.
         await wait_for_line(shop, re.compile(rf"request_id\W+{re.escape(request_id)}\b"))
+    # The Python SDK's debug line, as its README shows it.
+    python = stack.shops["python"].output()
+    assert re.search(
+        r" DEBUG jetactions: ExecuteAction result in [\d.]+ ms action=sync_users "
+        r"request_id=rid-python-7$",
+        python,
+        re.M,
+    ), python
 
 
 DOC_TESTS = {

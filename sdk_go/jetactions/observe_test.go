@@ -79,6 +79,31 @@ func TestSpanPerCallContinuesTheCallersTrace(t *testing.T) {
 	}
 }
 
+func TestHandlersSpansAreChildrenOfTheCallsSpan(t *testing.T) {
+	recorder := tracetest.NewSpanRecorder()
+	provider := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	r := serve(t, func(opts ...jetactions.ServerOption) *jetactions.Server {
+		srv := jetactions.NewServer("inner", opts...)
+		srv.Handle(jetactions.CommonAction("query", func(ctx context.Context, req *jetactions.Request[struct{}]) (*jetactions.Result, error) {
+			_, span := trace.SpanFromContext(ctx).TracerProvider().Tracer("app").Start(ctx, "db query")
+			span.End()
+			return jetactions.Message("ok"), nil
+		}))
+		return srv
+	}, jetactions.WithTracerProvider(provider))
+	stub := pb.NewActionServiceClient(dial(t, r.addr, nil))
+	if _, err := stub.ExecuteAction(context.Background(), &pb.ExecuteActionRequest{Action: "query"}); err != nil {
+		t.Fatal(err)
+	}
+	spans := recorder.Ended()
+	if len(spans) != 2 || spans[0].Name() != "db query" {
+		t.Fatalf("spans %v", spans)
+	}
+	if spans[0].Parent().SpanID() != spans[1].SpanContext().SpanID() {
+		t.Error("the handler's span is not a child of the call's")
+	}
+}
+
 var metricsLine = regexp.MustCompile(`metrics on http://([\d.]+:\d+)/metrics`)
 
 func TestMetricsCountEveryCallWithBoundedLabels(t *testing.T) {

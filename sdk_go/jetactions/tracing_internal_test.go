@@ -56,3 +56,13 @@ func TestMetricsPortFromTheEnvironment(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+func TestWithoutMetricsOrTracesNothingWatchesTheCalls(t *testing.T) {
+	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_TRACES_EXPORTER", "OTEL_SDK_DISABLED"} {
+		t.Setenv(name, "")
+	}
+	o, err := NewServer("quiet").observer(settings{metricsPort: -1})
+	if err != nil || o != nil {
+		t.Errorf("observer %v, %v: calls would pay for it", o, err)
+	}
+}
