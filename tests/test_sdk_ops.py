@@ -32,13 +32,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 import jetactions
 from jetactions._settings import OLD_SECRET_ENV, SETTINGS
 from jetactions.sync_pool import DEFAULT_SYNC_WORKERS
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
+from tests.otlp import otlp_receiver
 
 ROOT = Path(__file__).resolve().parents[1]
 OPS = "tests/servers/ops.py:app"
@@ -697,38 +697,6 @@ def test_without_metrics_and_traces_their_libraries_are_not_imported() -> None:
 # --- traces --------------------------------------------------------------------------------
 
 
-class Receiver(trace_service_pb2_grpc.TraceServiceServicer):
-    """A test OTLP collector: keeps every span it is sent."""
-
-    def __init__(self) -> None:
-        self.spans: list[Any] = []
-        self.resources: list[Any] = []
-        self.received = asyncio.Event()
-
-    async def Export(
-        self, request: trace_service_pb2.ExportTraceServiceRequest, context: Any
-    ) -> trace_service_pb2.ExportTraceServiceResponse:
-        for resource_spans in request.resource_spans:
-            for scope_spans in resource_spans.scope_spans:
-                self.spans.extend(scope_spans.spans)
-                self.resources.append(resource_spans.resource)
-        self.received.set()
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-
-@contextlib.asynccontextmanager
-async def otlp_receiver() -> AsyncIterator[tuple[Receiver, int]]:
-    server = grpc.aio.server()
-    receiver = Receiver()
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(receiver, server)  # type: ignore[no-untyped-call]
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    try:
-        yield receiver, port
-    finally:
-        await server.stop(0)
-
-
 @pytest.mark.parametrize(
     ("endpoint", "service_env", "service_name"),
     [
@@ -757,10 +725,7 @@ async def test_a_span_per_call_continues_the_callers_trace(
                 await stub.ExecuteAction(request, metadata=metadata)
                 with pytest.raises(grpc.aio.AioRpcError):
                     await stub.ExecuteAction(execute("explode"))
-            async with asyncio.timeout(10):
-                while len(receiver.spans) < 2:
-                    receiver.received.clear()
-                    await receiver.received.wait()
+            await receiver.wait_until(lambda: len(receiver.spans) >= 2, "two spans")
             assert await process.stop() == 0
     ok, failed = sorted(receiver.spans, key=lambda span: span.start_time_unix_nano)
     assert ok.name == "jetactions.v1.ActionService/ExecuteAction"

@@ -22,9 +22,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+import grpc
+import orjson
 import pytest
 
+from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from tests.conftest import ROOT
+from tests.otlp import otlp_receiver
 from tests.test_cli import serving, wait_up
 
 GUIDE = ROOT / "docs" / "typescript.md"
@@ -171,3 +175,58 @@ def test_first_action_from_scratch(tmp_path: Path) -> None:
         if process.poll() is None:
             process.kill()
             process.wait()
+    # The guide's OpenTelemetry install: the packaged SDK finds the peers in the greeter's folder.
+    asyncio.run(traced_greeter(followed, env))
+
+
+async def traced_greeter(followed: Followed, env: dict[str, str]) -> None:
+    """Serves the greeter with OTEL_EXPORTER_OTLP_ENDPOINT; one call's span reaches a receiver."""
+    trace_id, parent = "5bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    async with otlp_receiver() as (receiver, _port):
+        process = await asyncio.create_subprocess_exec(
+            *followed.serve,
+            cwd=followed.folder,
+            env={
+                **env,
+                "JETACTIONS_ADDRESS": "127.0.0.1:0",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            },
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert process.stderr is not None
+            async with asyncio.timeout(30):
+                while not (found := re.search(r"serving on (\S+)", line := await _line(process))):
+                    assert line, "the greeter exited"
+            async with grpc.aio.insecure_channel(found.group(1)) as channel:
+                stub = actions_pb2_grpc.ActionServiceStub(channel)
+                metadata = (("traceparent", f"00-{trace_id}-{parent}-01"),)
+                await stub.ListActions(actions_pb2.ListActionsRequest(), metadata=metadata)
+            process.send_signal(signal.SIGTERM)  # the last spans are exported on the way out
+            await receiver.wait_until(lambda: bool(receiver.received), "the greeter's span")
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
+    (span,) = receiver.received
+    assert span.service == "greeter"
+    assert span.span.name == "jetactions.v1.ActionService/ListActions"
+    assert (span.span.trace_id.hex(), span.span.parent_span_id.hex()) == (trace_id, parent)
+
+
+async def _line(process: asyncio.subprocess.Process) -> str:
+    assert process.stderr is not None
+    return (await process.stderr.readline()).decode()
+
+
+def test_the_guides_opentelemetry_versions_are_the_sdks() -> None:
+    """The install command pins what sdk_node is built and tested with (its devDependencies)."""
+    (install,) = [b.body for b in blocks() if b.body.startswith("npm install @opentelemetry/")]
+    pinned = dict(arg.rsplit("@", 1) for arg in install.split()[2:])
+    package = orjson.loads((ROOT / "sdk_node" / "package.json").read_bytes())
+    dev = package["devDependencies"]
+    assert pinned == {name: dev[name] for name in package["peerDependencies"]}
+    assert install.split()[2:] == re.findall(
+        r"@opentelemetry/[\w-]+@[\d.]+", (ROOT / "sdk_node" / "src" / "tracing.ts").read_text()
+    )

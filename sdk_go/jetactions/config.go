@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 )
 
@@ -35,6 +36,8 @@ type settings struct {
 	grace           time.Duration
 	logger          *slog.Logger
 	grpcOptions     []grpc.ServerOption
+	metricsPort     int                  // -1: no metrics endpoint
+	tracerProvider  trace.TracerProvider // nil: from the OTEL_* variables
 }
 
 // lookup reads one environment variable.
@@ -43,7 +46,7 @@ var lookup = os.LookupEnv
 // fromEnv reads the JETACTIONS_* settings and JETBRIDGE_SECRET; explicit
 // options are applied over them by the caller.
 func fromEnv(stderr io.Writer) (settings, error) {
-	s := settings{address: DefaultAddress, maxMessageBytes: DefaultMaxMessageBytes, grace: DefaultGrace}
+	s := settings{address: DefaultAddress, maxMessageBytes: DefaultMaxMessageBytes, grace: DefaultGrace, metricsPort: -1}
 	if _, old := lookup("JETACTIONS_BRIDGE_SECRET"); old {
 		return s, errors.New("JETACTIONS_BRIDGE_SECRET is no longer read: name the shared secret JETBRIDGE_SECRET")
 	}
@@ -69,6 +72,13 @@ func fromEnv(stderr io.Writer) (settings, error) {
 			return s, fmt.Errorf("JETACTIONS_GRACE=%q: not a number of seconds", v)
 		}
 		s.grace = time.Duration(f * float64(time.Second))
+	}
+	if v, ok := lookup("JETACTIONS_METRICS_PORT"); ok && v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 65535 {
+			return s, fmt.Errorf("JETACTIONS_METRICS_PORT=%q: not a port number (0 picks one)", v)
+		}
+		s.metricsPort = n
 	}
 	cert, _ := lookup("JETACTIONS_TLS_CERT_FILE")
 	key, _ := lookup("JETACTIONS_TLS_KEY_FILE")

@@ -10,11 +10,13 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -70,6 +72,19 @@ func WithLogger(l *slog.Logger) ServerOption { return func(s *settings) { s.logg
 // WithGRPCOptions adds grpc-go server options (interceptors, stats handlers).
 func WithGRPCOptions(opts ...grpc.ServerOption) ServerOption {
 	return func(s *settings) { s.grpcOptions = append(s.grpcOptions, opts...) }
+}
+
+// WithMetricsPort serves Prometheus metrics (GET /metrics) on this port of
+// the listening address's host (0 picks one; negative: none). Without this
+// option the server reads JETACTIONS_METRICS_PORT; off by default.
+func WithMetricsPort(port int) ServerOption { return func(s *settings) { s.metricsPort = port } }
+
+// WithTracerProvider opens each call's server span with provider, for an
+// application that sets up OpenTelemetry itself. Without this option spans are
+// exported over OTLP/gRPC when the OTEL_* variables configure it; otherwise
+// there are none.
+func WithTracerProvider(provider trace.TracerProvider) ServerOption {
+	return func(s *settings) { s.tracerProvider = provider }
 }
 
 // NewServer returns a server named name (letters, digits, "_", ".", "-"),
@@ -157,11 +172,15 @@ func (s *Server) GRPCServer(opts ...grpc.ServerOption) (*grpc.Server, error) {
 		return nil, err
 	}
 	set.grpcOptions = append(set.grpcOptions, opts...)
-	gs, _ := s.build(set)
-	return gs, nil
+	gs, _, err := s.build(set)
+	return gs, err
 }
 
-func (s *Server) build(set settings) (*grpc.Server, *healthServer) {
+func (s *Server) build(set settings) (*grpc.Server, *healthServer, error) {
+	watch, err := s.observer(set)
+	if err != nil {
+		return nil, nil, err
+	}
 	opts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(set.maxMessageBytes),
 		grpc.MaxSendMsgSize(set.maxMessageBytes),
@@ -172,6 +191,10 @@ func (s *Server) build(set settings) (*grpc.Server, *healthServer) {
 		// Clients reconnect every few minutes and so re-resolve DNS: replicas
 		// added behind a headless Service get traffic without a failure first.
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionAge: 5 * time.Minute, MaxConnectionAgeGrace: 30 * time.Second}),
+	}
+	if watch != nil {
+		// First: it also sees the calls the secret check refuses.
+		opts = append(opts, grpc.ChainUnaryInterceptor(watch.interceptor()))
 	}
 	if set.secret != "" {
 		opts = append(opts, grpc.ChainUnaryInterceptor(secretInterceptor(set.secret)))
@@ -185,7 +208,37 @@ func (s *Server) build(set settings) (*grpc.Server, *healthServer) {
 	hs := newHealthServer()
 	healthpb.RegisterHealthServer(gs, hs)
 	reflection.Register(gs) // v1 and v1alpha: grpcurl list works
-	return gs, hs
+	return gs, hs, nil
+}
+
+// observer returns what watches the calls, or nil when neither metrics nor
+// traces are on: then calls pay nothing for them.
+func (s *Server) observer(set settings) (*observer, error) {
+	o := &observer{actions: map[string]bool{}, sources: map[string]bool{}}
+	if set.metricsPort >= 0 {
+		o.metrics = processMetrics()
+	}
+	if set.tracerProvider != nil {
+		o.tracing = providerTracing(set.tracerProvider)
+	} else {
+		t, err := tracingFromEnv(s.name)
+		if err != nil {
+			return nil, err
+		}
+		o.tracing = t
+	}
+	if o.metrics == nil && o.tracing == nil {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name := range s.byName {
+		o.actions[name] = true
+	}
+	for key := range s.options {
+		o.sources[key.model+"."+key.field] = true
+	}
+	return o, nil
 }
 
 // secretInterceptor refuses ActionService calls without the shared secret.
@@ -262,8 +315,22 @@ func (s *Server) serve(ctx context.Context, lis net.Listener, hurry <-chan struc
 		lis.Close()
 		return err
 	}
-	gs, hs := s.build(set)
+	gs, hs, err := s.build(set)
+	if err != nil {
+		lis.Close()
+		return err
+	}
 	logger := set.logger.With("server", s.name)
+	var endpoint *metricsEndpoint
+	if set.metricsPort >= 0 {
+		host, _, _ := net.SplitHostPort(lis.Addr().String())
+		if endpoint, err = serveMetrics(host, set.metricsPort); err != nil {
+			lis.Close()
+			return fmt.Errorf("cannot serve metrics on %s: %w", net.JoinHostPort(host, strconv.Itoa(set.metricsPort)), err)
+		}
+		defer endpoint.close()
+	}
+	defer flushSpans(set, logger)
 	served := make(chan error, 1)
 	go func() { served <- gs.Serve(lis) }()
 	count := fmt.Sprintf("%d actions", len(s.actions))
@@ -274,8 +341,8 @@ func (s *Server) serve(ctx context.Context, lis net.Listener, hurry <-chan struc
 	for _, missing := range s.missingSources() {
 		logger.Warn("an input takes its options from the server, but no HandleFieldOptions serves them", "source", missing)
 	}
-	if _, ok := lookup("JETACTIONS_METRICS_PORT"); ok {
-		logger.Warn("JETACTIONS_METRICS_PORT is not supported by the Go SDK yet: no metrics endpoint")
+	if endpoint != nil {
+		logger.Info(fmt.Sprintf("metrics on http://%s/metrics", endpoint.addr))
 	}
 	select {
 	case err := <-served:
@@ -322,6 +389,24 @@ func (s *Server) missingSources() []string {
 		}
 	}
 	return missing
+}
+
+// flushSpans exports the spans still buffered when a server stops.
+func flushSpans(set settings, logger *slog.Logger) {
+	if set.tracerProvider != nil {
+		return // the application's provider: the application flushes it
+	}
+	processTracingMu.Lock()
+	t := processTracing
+	processTracingMu.Unlock()
+	if t == nil || t.flush == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := t.flush(ctx); err != nil {
+		logger.Warn("could not export the last spans", "error", err)
+	}
 }
 
 func wait(d time.Duration, hurry <-chan struct{}) {

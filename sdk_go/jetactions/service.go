@@ -126,10 +126,7 @@ func (s *service) call(ctx context.Context, model string, params map[string]any,
 	md, _ := metadata.FromIncomingContext(ctx)
 	md = md.Copy()
 	md.Delete(SecretHeader) // handlers may log their metadata; the secret must never reach a log
-	var requestID string
-	if values := md.Get(RequestIDHeader); len(values) > 0 {
-		requestID = values[0]
-	}
+	requestID := requestIDOf(md)
 	logger := s.logger.With(key, name)
 	if requestID != "" {
 		logger = logger.With("request_id", requestID)

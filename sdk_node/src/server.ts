@@ -18,6 +18,7 @@ import { callMetrics, serveMetrics, type CallMetrics } from "./metrics.js";
 import { ActionError, Code } from "./results.js";
 import { ActionService, type Call } from "./service.js";
 import { settingsOf, type ServeOptions, type Settings } from "./settings.js";
+import { tracingFromEnv, type CallTracing } from "./tracing.js";
 
 /** The service name of ActionService, for health checks. */
 export const SERVICE_NAME = ActionServiceDesc.typeName;
@@ -75,7 +76,8 @@ export class ActionServer {
       level: settings.logLevel,
       ...(settings.logWrite ? { write: settings.logWrite } : {}),
     });
-    return start(new ActionService(this.name, this.actions, log), settings, log);
+    const tracing = await tracingFromEnv(this.name);
+    return start(new ActionService(this.name, this.actions, log), settings, log, tracing);
   }
 
   /**
@@ -106,7 +108,7 @@ export function actionServer(options: ActionServerOptions): ActionServer {
   return new ActionServer(options);
 }
 
-async function start(service: ActionService, settings: Settings, log: Logger): Promise<RunningServer> {
+async function start(service: ActionService, settings: Settings, log: Logger, tracing: CallTracing | undefined): Promise<RunningServer> {
   const server = new grpc.Server({
     "grpc.max_receive_message_length": settings.maxMessageBytes,
     "grpc.max_send_message_length": settings.maxMessageBytes,
@@ -115,7 +117,7 @@ async function start(service: ActionService, settings: Settings, log: Logger): P
   });
   const inFlight = new InFlight();
   const metrics = settings.metricsPort === null ? undefined : callMetrics();
-  server.addService(definitionOf(ActionServiceDesc), handlers(service, settings.secret, log, inFlight, metrics));
+  server.addService(definitionOf(ActionServiceDesc), handlers(service, settings.secret, log, inFlight, metrics, tracing));
   const health = new HealthImplementation({ "": "SERVING", [SERVICE_NAME]: "SERVING" });
   health.addToServer(server);
   new ReflectionService({ ...descriptorsOf(file_jetactions_v1_actions), ...loadSync(healthProto) }).addToServer(server);
@@ -151,7 +153,8 @@ async function start(service: ActionService, settings: Settings, log: Logger): P
     finished = true;
     clearTimeout(hardStop);
     server.forceShutdown(); // ends what is left: health Watch streams, calls past the grace
-    void (endpoint?.close() ?? Promise.resolve()).then(() => {
+    const flushed = tracing?.flush().catch((error: unknown) => log.log("warn", `could not export the last spans: ${String(error)}`));
+    void Promise.all([endpoint?.close(), flushed]).then(() => {
       log.log("info", "stopped", { address });
       resolveStopped();
     });
@@ -212,6 +215,7 @@ function handlers(
   log: Logger,
   inFlight: InFlight,
   metrics: CallMetrics | undefined,
+  tracing: CallTracing | undefined,
 ): grpc.UntypedServiceImplementation {
   const expected = secret ? digest(secret) : undefined;
   const unary =
@@ -221,7 +225,11 @@ function handlers(
       const started = performance.now();
       const label = service.metricsLabel(call.request as object);
       metrics?.active.inc({ rpc_method: method });
-      const observe = (outcome: string) => {
+      const traced = tracing?.start(`${SERVICE_NAME}/${method}`, call.metadata);
+      const observe = (outcome: string, code: number) => {
+        if (traced) {
+          tracing?.end(traced.span, spanAttributes(method, call.request, requestId, outcome), outcome, code);
+        }
         metrics?.active.dec({ rpc_method: method });
         metrics?.calls.inc({ rpc_method: method, action: label, outcome });
         metrics?.duration.observe({ rpc_method: method, action: label, outcome }, (performance.now() - started) / 1000);
@@ -234,30 +242,30 @@ function handlers(
         deadline: deadline instanceof Date ? deadline : Number.isFinite(deadline) ? new Date(deadline) : undefined,
         signal: controller.signal,
       };
-      void inFlight
-        .track(async () => {
+      const work = () =>
+        inFlight.track(async () => {
           if (expected && !timingSafeEqual(digest(first(call.metadata, "x-jetbridge-secret")), expected)) {
             throw new ActionError(Code.UNAUTHENTICATED, "missing or wrong x-jetbridge-secret");
           }
           return run(call.request as never, facts);
-        })
-        .then(
-          (response) => {
-            log.log("debug", `${method} ok`, { ...what(call.request), ms: elapsed(started), request_id: requestId || undefined });
-            observe(outcomeOf(response));
-            callback(null, response);
-          },
-          (error: unknown) => {
-            const status = error instanceof ActionError ? error : new ActionError(Code.INTERNAL, "internal error");
-            log.log("debug", `${method} ${Code[status.code]}: ${status.message}`, {
-              ...what(call.request),
-              ms: elapsed(started),
-              request_id: requestId || undefined,
-            });
-            observe(Code[status.code] ?? "UNKNOWN");
-            callback({ code: status.code, details: status.message });
-          },
-        );
+        });
+      void (traced && tracing ? tracing.within(traced.context, work) : work()).then(
+        (response) => {
+          log.log("debug", `${method} ok`, { ...what(call.request), ms: elapsed(started), request_id: requestId || undefined });
+          observe(outcomeOf(response), Code.OK);
+          callback(null, response);
+        },
+        (error: unknown) => {
+          const status = error instanceof ActionError ? error : new ActionError(Code.INTERNAL, "internal error");
+          log.log("debug", `${method} ${Code[status.code]}: ${status.message}`, {
+            ...what(call.request),
+            ms: elapsed(started),
+            request_id: requestId || undefined,
+          });
+          observe(Code[status.code] ?? "UNKNOWN", status.code);
+          callback({ code: status.code, details: status.message });
+        },
+      );
     };
   return {
     listActions: unary("ListActions", () => service.listActions()),
@@ -270,6 +278,26 @@ function handlers(
 function outcomeOf(response: unknown): string {
   const outcome = (response as { outcome?: { case?: string } }).outcome;
   return outcome?.case ?? "OK";
+}
+
+// A call's span attributes, named as the Python SDK names them.
+function spanAttributes(method: Method, request: unknown, requestId: string, outcome: string): Record<string, string | number> {
+  const attributes: Record<string, string | number> = {
+    "rpc.system": "grpc",
+    "rpc.service": SERVICE_NAME,
+    "rpc.method": method,
+    "jetactions.outcome": outcome,
+  };
+  if (requestId) {
+    attributes["jetactions.request_id"] = requestId;
+  }
+  const { action, model, field, ids } = (request ?? {}) as { action?: string; model?: string; field?: string; ids?: unknown[] };
+  if (method === "ExecuteAction") {
+    Object.assign(attributes, { "jetactions.action": action ?? "", "jetactions.model": model ?? "", "jetactions.ids": ids?.length ?? 0 });
+  } else if (method === "GetFieldOptions") {
+    Object.assign(attributes, { "jetactions.model": model ?? "", "jetactions.field": field ?? "" });
+  }
+  return attributes;
 }
 
 // What a call is about, for its log line.

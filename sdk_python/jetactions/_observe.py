@@ -8,6 +8,7 @@ a copy of the context).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Collection
 from typing import Any, cast
@@ -121,6 +122,10 @@ class CallObserver(grpc.aio.ServerInterceptor):
                     record(action, outcome, elapsed)
                 if tracing is not None:
                     tracing.end(span, _span_attributes(method, request, request_id, outcome), code)
+                # One line a call at debug level, as the Go and Node SDKs log: it carries the
+                # request id (bound above), and costs one level check when debug is off.
+                if _logs.logger.isEnabledFor(logging.DEBUG):
+                    _logs.logger.debug("%s %s in %.1f ms", method, outcome, elapsed * 1000)
                 _logs.unbind_call(token)
 
         return observed
