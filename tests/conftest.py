@@ -45,9 +45,13 @@ def blockbuster() -> Iterator[BlockBuster]:
     read, a sleep, a socket call in a coroutine), as aiohttp's own suite does."""
     with blockbuster_ctx(["jetbridge", "jetactions", "jetconformance"]) as detector:
         for function in detector.functions.values():
-            # Loading an in-process action server's module reads its files, once, as the app
-            # starts and before it serves anything.
+            # What runs once as the app starts, before it serves anything: loading an
+            # in-process action server's module, reading the console's files, and reading the
+            # TLS files and keys that settings name (tests build settings in their loop).
             function.can_block_in("jetbridge/inprocess.py", "_import")
+            function.can_block_in("jetbridge/console/__init__.py", "add_routes")
+            function.can_block_in("jetbridge/services.py", "read")
+            function.can_block_in("jetbridge/config.py", ["_readable_file", "_verify_key"])
         yield detector
 
 

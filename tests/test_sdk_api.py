@@ -37,6 +37,7 @@ def test_public_api_is_complete_and_sorted() -> None:
     public = {name for name in dir(jetactions) if not name.startswith("_")}
     modules = {
         "action",
+        "cli",
         "context",
         "contract",
         "errors",

@@ -39,20 +39,23 @@ HEADERS = {
 
 
 def add_routes(app: web.Application) -> None:
-    """Serve the console's files under /console/."""
+    """Serve the console's files under /console/; read once, here, so that no request reads a
+    file in the event loop."""
     log.info("the console is served at %s", PATH)
+    bodies = {name: (STATIC / name).read_bytes() for name in FILES}
+
+    async def file(request: web.Request) -> web.Response:
+        name = request.match_info.get("name", "index.html")
+        if name not in FILES:
+            raise web.HTTPNotFound()
+        return web.Response(
+            body=bodies[name], content_type=FILES[name], charset="utf-8", headers=HEADERS
+        )
+
     app.router.add_get(PATH.rstrip("/"), _redirect)
-    app.router.add_get(PATH, _file)
-    app.router.add_get(PATH + "{name}", _file)
+    app.router.add_get(PATH, file)
+    app.router.add_get(PATH + "{name}", file)
 
 
 async def _redirect(request: web.Request) -> web.StreamResponse:
     raise web.HTTPFound(PATH)
-
-
-async def _file(request: web.Request) -> web.Response:
-    name = request.match_info.get("name", "index.html")
-    if name not in FILES:
-        raise web.HTTPNotFound()
-    body = (STATIC / name).read_bytes()
-    return web.Response(body=body, content_type=FILES[name], charset="utf-8", headers=HEADERS)
