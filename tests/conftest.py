@@ -76,10 +76,30 @@ class ActionServerProcess:
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    @property
+    def log_path(self) -> Path:
+        """Where its output goes (appended to across restarts)."""
+        return LOGS / f"{self.script.stem}-{self.port}.log"
+
+    def lines_with(self, text: str) -> int:
+        """How many lines of its output so far contain `text`."""
+        if not self.log_path.exists():
+            return 0
+        return sum(text in line for line in self.log_path.read_text(errors="replace").splitlines())
+
+    def wait_for_lines(self, text: str, count: int, timeout: float = 10.0) -> None:
+        """Block until `count` lines of its output contain `text`: synchronise on what the
+        server says it did, not on time."""
+        deadline = time.monotonic() + timeout
+        while self.lines_with(text) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.script.name} never printed {text!r} {count} times")
+            time.sleep(0.01)
+
     def start(self, wait: bool = True) -> None:
         """Start the process (again) and, unless told not to, wait until it serves."""
         LOGS.mkdir(parents=True, exist_ok=True)
-        log = (LOGS / f"{self.script.stem}-{self.port}.log").open("ab")
+        log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, str(self.script), "--address", self.address, *self.args],
             stdout=log,

@@ -126,7 +126,7 @@ async def wait_up(url: str) -> None:
 
 
 async def test_serve_answers_and_drains_in_flight_requests_on_sigterm(
-    served: Served,
+    served: Served, billing: ActionServerProcess
 ) -> None:
     process, url = served
     await wait_up(url)
@@ -136,9 +136,10 @@ async def test_serve_answers_and_drains_in_flight_requests_on_sigterm(
             assert response.status == 200
         # A call in flight when SIGTERM arrives still completes.
         slow = {"name": "execute_action", "params": {"name": "slow", "params": {"seconds": 1}}}
+        started = billing.lines_with("slow: started")
         pending = asyncio.ensure_future(session.post(messages, json=slow))
-        await asyncio.sleep(0.3)
-        process.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(billing.wait_for_lines, "slow: started", started + 1)
+        process.send_signal(signal.SIGTERM)  # with the call in flight through the bridge
         response = await pending
         assert response.status == 200
         assert await response.json() == {"result": True, "message": "slept 1.0"}

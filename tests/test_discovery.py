@@ -120,9 +120,10 @@ async def test_a_service_killed_mid_call_gives_503(
 ) -> None:
     billing = spawn(BILLING)
     bridge = await make_bridge(service("billing", billing))
+    started = billing.lines_with("slow: started")
     call = asyncio.create_task(run(bridge, "slow", seconds=5))
-    await asyncio.sleep(0.5)
-    billing.kill()
+    await asyncio.to_thread(billing.wait_for_lines, "slow: started", started + 1)
+    billing.kill()  # with the call running in the action server
     status, body = await call
     assert status == 503
     assert body["code"] == "UNAVAILABLE"

@@ -111,8 +111,9 @@ async def test_a_draining_service_fails_fast_and_comes_back(
 ) -> None:
     billing = spawn(BILLING, "--grace", "10")
     bridge = await make_bridge(service("shop", shop), service("billing", billing, timeout=10))
+    started = billing.lines_with("slow: started")
     in_flight = asyncio.create_task(run(bridge, "slow", seconds=2))
-    await asyncio.sleep(0.3)
+    await asyncio.to_thread(billing.wait_for_lines, "slow: started", started + 1)
     assert billing.process is not None
     billing.process.terminate()  # SIGTERM: NOT_SERVING, drains the slow call
 

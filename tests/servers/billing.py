@@ -49,6 +49,7 @@ def build_app(duplicates: bool, extra: bool) -> ActionServer:
 
     @app.common_action()
     async def slow(ctx: ActionContext, seconds: float) -> Result:
+        print("slow: started", flush=True)  # tests wait for this line: the call is here
         await asyncio.sleep(seconds)
         return Result(message=f"slept {seconds}")
 
