@@ -152,8 +152,8 @@ async def test_start_and_stop_log_a_line_each(caplog: pytest.LogCaptureFixture) 
         assert running.address == f"127.0.0.1:{running.port}"
     lines = [r.getMessage() for r in caplog.records if r.name == "jetactions"]
     assert lines == [
-        f"serving on 127.0.0.1:{running.port}: server shop, 5 actions: mail_users, "
-        "adjust_wallet, export_users, ship_order, refresh_stats",
+        f"serving on 127.0.0.1:{running.port} (server shop, 5 actions: mail_users, "
+        "adjust_wallet, export_users, ship_order, refresh_stats)",
         "draining: calls in flight get 0.0 s",
         "stopped",
     ]

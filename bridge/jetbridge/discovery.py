@@ -147,15 +147,25 @@ class Discovery:
         was = service.state
         service.state = ServiceState.UP
         service.last_error = ""
-        if was is not ServiceState.UP:
-            log.info("service %r is up: %d actions", service.name, len(listing.actions))
         if listing != service.listing:
-            service.listing = listing
+            service.listing = listing  # first: an unnamed service is named by its listing
             self.catalog = Catalog.build(self.services)
+        if was is not ServiceState.UP:
+            log.info(
+                "service %r (%s) is up: %d actions",
+                service.name,
+                service.config.target,
+                len(listing.actions),
+            )
         return "OK"
 
     def _set_down(self, service: Service, why: str) -> None:
         if service.state is not ServiceState.DOWN:
-            log.warning("service %r is down (%s); retrying in the background", service.name, why)
+            log.warning(
+                "service %r (%s) is down (%s); retrying in the background",
+                service.name,
+                service.config.target,
+                why,
+            )
         service.state = ServiceState.DOWN
         service.last_error = why

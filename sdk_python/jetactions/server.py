@@ -328,7 +328,7 @@ class ActionServer(ActionRegistry):
                 raise BindError(f"cannot serve metrics on {where}: {reason}") from None
         await server.start()
         logger.info(
-            "serving on %s:%d: server %s, %d actions: %s",
+            "serving on %s:%d (server %s, %d actions: %s)",
             host,
             port,
             self.name,
