@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
+import signal
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -86,3 +88,31 @@ async def test_sdk_readme_samples_run() -> None:
                 await asyncio.to_thread(function)
             ran.append(name)
     assert ran == ["test_mail_users", "test_mail_users_without_async", "test_raw_listing"]
+
+
+def test_readme_serve_command_serves_the_sample(tmp_path: Path) -> None:
+    """README's `jetactions serve shop.py:app --address ...`, on the README's own sample (on a
+    loopback port: tests never listen beyond it)."""
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"`(jetactions serve shop\.py:app --address) 0\.0\.0\.0:50051`", readme)
+    assert command is not None, "README shows how to serve the sample"
+    (sample,) = python_blocks(ROOT / "README.md", "## Writing an action server (Python)")
+    (tmp_path / "shop.py").write_text(sample)
+    argv = [*command.group(1).split(), "127.0.0.1:0"]
+    bin_dir = Path(sys.executable).parent
+    process = subprocess.Popen(
+        [str(bin_dir / argv[0]), *argv[1:]],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # the first line is the start line
+        assert re.search(r"serving on 127\.0\.0\.1:\d+ \(server shop, 4 actions: mail_users", line)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        rest = process.communicate(timeout=30)[0]
+    assert process.returncode == 0
+    assert "stopped" in rest
