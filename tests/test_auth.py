@@ -33,14 +33,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from google.protobuf.json_format import MessageToDict
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
-from jetbridge.auth import (
-    Authenticator,
-    caller_from_claims,
-    default_verify_key_pem,
-    parse_authorization,
-)
+from jetbridge.auth import Authenticator, caller_from_claims, default_verify_key_pem
 from jetbridge.cli import check_auth
 from jetbridge.config import ConfigError, ServiceConfig, Settings, load_settings
+from jetbridge.credentials import parse_authorization
 from tests.conftest import Bridge, BridgeFactory, Reply, free_port
 
 PROJECT = "shop"

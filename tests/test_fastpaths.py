@@ -35,9 +35,10 @@ from hypothesis import strategies as st
 from jetactions.v1 import actions_pb2
 from jetbridge import render
 from jetbridge.app import DISCOVERY
-from jetbridge.auth import Authenticator, _digest
+from jetbridge.auth import Authenticator
 from jetbridge.catalog import Catalog, listing_item
 from jetbridge.config import ServiceConfig, Settings
+from jetbridge.credentials import digest as _digest
 from jetbridge.errors import BridgeError
 from jetbridge.messages import execute_request, field_options_request
 from jetbridge.services import Service

@@ -17,18 +17,13 @@ a short fingerprint (a hash prefix) identifies a token in the log when one is ne
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
 import hmac
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Generic, TypeVar
+from typing import Any
 
-import aiohttp
 import jwt
 from aiohttp import hdrs, web
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -36,34 +31,25 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from jetactions.contract import AUTH_SCHEMES
 from jetactions.v1 import actions_pb2
-from jetbridge import __version__
 from jetbridge.config import Settings
 from jetbridge.convert import fill_struct, too_deep
+from jetbridge.credentials import (
+    BEARER,
+    JWT,
+    PROJECT_TOKEN,
+    TOKEN,
+    Credential,
+    digest,
+    parse_authorization,
+)
 from jetbridge.errors import BridgeError
+from jetbridge.jet_api import JetTokenChecker
+from jetbridge.ttl_cache import TtlCache
 
-__all__ = [
-    "BEARER",
-    "JWT",
-    "PROJECT_TOKEN",
-    "TOKEN",
-    "Authenticator",
-    "Credential",
-    "JetTokenChecker",
-    "TtlCache",
-    "caller_from_claims",
-    "configured_methods",
-    "default_verify_key_pem",
-    "parse_authorization",
-]
+__all__ = ["Authenticator", "caller_from_claims", "configured_methods", "default_verify_key_pem"]
 
 log = logging.getLogger(__name__)
 
-JWT = "JWT"
-TOKEN = "Token"
-PROJECT_TOKEN = "ProjectToken"
-BEARER = "Bearer"
-# Schemes are case-insensitive (RFC 9110 section 11.1); the canonical spelling is Jet's.
-_SCHEMES = {scheme.lower(): scheme for scheme in (JWT, TOKEN, PROJECT_TOKEN, BEARER)}
 # Jet Admin signs with RS256; every other algorithm (none, HS256 keyed with the public key,
 # RS512, ES256, ...) is refused, whatever the token's header says.
 _ALGORITHMS = ["RS256"]
@@ -90,49 +76,6 @@ def configured_methods(settings: Settings) -> list[str]:
     if settings.bearer_auth_key:
         methods.append(BEARER)
     return methods
-
-
-@dataclass(frozen=True)
-class Credential:
-    """One credential of an Authorization header."""
-
-    scheme: str
-    """JWT, Token, ProjectToken or Bearer, in Jet's spelling."""
-    value: str = field(repr=False)
-    """The token or key; kept out of repr so it cannot reach a log by accident."""
-    params: Mapping[str, str] = field(default_factory=dict)
-    """The `;key=value` pairs after the value (Jet sends `project_child`)."""
-
-    def fingerprint(self) -> str:
-        """A short hash of the value that identifies it in logs without revealing it."""
-        return _digest(self.value)[:10]
-
-
-def parse_authorization(header: str) -> Credential | None:
-    """The credential to check in an Authorization header, or None when it holds none.
-
-    Several comma-separated credentials may be sent; a JWT one wins, as in the reference
-    server, else the first one of a known scheme.
-    """
-    found = [credential for part in header.split(",") if (credential := _parse_one(part))]
-    for credential in found:
-        if credential.scheme == JWT:
-            return credential
-    return found[0] if found else None
-
-
-def _parse_one(part: str) -> Credential | None:
-    scheme, _, data = part.strip().partition(" ")
-    canonical = _SCHEMES.get(scheme.lower())
-    value, *pairs = data.strip().split(";")
-    if canonical is None or not value.strip():
-        return None
-    params: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, item = pair.partition("=")
-        if sep and key.strip():
-            params[key.strip()] = item.strip()
-    return Credential(canonical, value.strip(), params)
 
 
 def _unauthenticated(detail: str) -> BridgeError:
@@ -180,7 +123,7 @@ class Authenticator:
         if not header.isascii():
             # Every scheme's credentials are ASCII; other bytes cannot be hashed or compared.
             raise _unauthenticated("The Authorization header must be ASCII")
-        key = _digest(header)
+        key = digest(header)
         known = self._accepted.get(key)
         if known is not None:
             return known
@@ -203,7 +146,7 @@ class Authenticator:
         if credential.scheme == BEARER:
             return self.settings.auth_cache_ttl
         if credential.scheme == JWT:
-            return self._jwts.ttl(_digest(credential.value))
+            return self._jwts.ttl(digest(credential.value))
         return 0.0
 
     async def _check(self, credential: Credential) -> actions_pb2.Caller:
@@ -216,7 +159,7 @@ class Authenticator:
     def _jwt(self, token: str) -> actions_pb2.Caller:
         if not self.settings.project:
             raise _denied("JWT authentication is not configured on the bridge (set PROJECT)")
-        key = _digest(token)
+        key = digest(token)
         accepted = self._jwts.get(key)
         if accepted is None:
             claims = self._verified_claims(token)
@@ -350,167 +293,3 @@ def _name(value: Any) -> str:
     if isinstance(value, Mapping):
         return _first_text(value.get("unique_name"), value.get("name"), value.get("id"))
     return _text(value)
-
-
-V = TypeVar("V")
-
-
-class TtlCache(Generic[V]):
-    """A bounded least-recently-used map whose entries expire (monotonic clock)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, tuple[float, V]] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def get(self, key: str) -> V | None:
-        """The live value under `key`, or None."""
-        item = self._items.get(key)
-        if item is None:
-            return None
-        if item[0] <= time.monotonic():
-            del self._items[key]
-            return None
-        self._items.move_to_end(key)
-        return item[1]
-
-    def ttl(self, key: str) -> float:
-        """Seconds `key` stays live; 0 when absent or expired."""
-        item = self._items.get(key)
-        return 0.0 if item is None else max(0.0, item[0] - time.monotonic())
-
-    def put(self, key: str, value: V, ttl: float) -> None:
-        """Keep `value` for `ttl` seconds (not at all when `ttl` <= 0)."""
-        if ttl <= 0:
-            return
-        self._items[key] = (time.monotonic() + ttl, value)
-        self._items.move_to_end(key)
-        while len(self._items) > self.size:
-            self._items.popitem(last=False)
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-class _Unavailable(Exception):
-    """Jet Admin's API could not give an answer; the message says why, without the token."""
-
-
-class JetTokenChecker:
-    """Asks Jet Admin's API whether a Token/ProjectToken may use the project, with a cache.
-
-    Outcomes are cached per credential for `auth_cache_ttl` (allowed) or
-    `auth_failure_cache_ttl` (refused) seconds in a bounded LRU map keyed by a hash of the
-    credential. Concurrent questions about the same credential share one call. When the API
-    cannot be reached or answers 5xx the request fails closed with a 503, and nothing is cached,
-    so the next request asks again.
-    """
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.url = f"{settings.api_base_url}/project_auth/"
-        self._cache: TtlCache[bool] = TtlCache(settings.auth_cache_size)
-        self._pending: dict[str, asyncio.Task[bool]] = {}
-        self._session: aiohttp.ClientSession | None = None
-
-    async def close(self) -> None:
-        """Close the HTTP client, if one was opened."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def allowed(self, credential: Credential) -> bool:
-        """Whether Jet Admin's API allows `credential`; raises a 503 BridgeError when it is down."""
-        key = self._key(credential)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        task = self._pending.get(key)
-        if task is None:
-            task = asyncio.create_task(self._lookup(key, credential))
-            self._pending[key] = task
-            task.add_done_callback(lambda done: self._finished(key, done))
-        # Shielded: a client that goes away must not cancel the answer others are waiting for.
-        return await asyncio.shield(task)
-
-    def _finished(self, key: str, task: asyncio.Task[bool]) -> None:
-        if self._pending.get(key) is task:
-            del self._pending[key]
-        if not task.cancelled():
-            task.exception()  # retrieved here, so a waiter-less failure is not reported twice
-
-    @staticmethod
-    def _key(credential: Credential) -> str:
-        child = credential.params.get("project_child", "")
-        return _digest(f"{credential.scheme}\0{child}\0{credential.value}")
-
-    async def _lookup(self, key: str, credential: Credential) -> bool:
-        try:
-            allowed = await self._ask(credential)
-        except _Unavailable as why:
-            log.warning(
-                "could not check a %s credential (fingerprint %s) with Jet Admin's API: %s",
-                credential.scheme,
-                credential.fingerprint(),
-                why,
-            )
-            raise BridgeError(
-                503,
-                "Could not verify the credentials with Jet Admin's API; try again shortly",
-                code="UNAVAILABLE",
-            ) from None
-        ttl = self.settings.auth_cache_ttl if allowed else self.settings.auth_failure_cache_ttl
-        self._cache.put(key, allowed, ttl)
-        log.debug(
-            "Jet Admin's API %s a %s credential (fingerprint %s)",
-            "allowed" if allowed else "refused",
-            credential.scheme,
-            credential.fingerprint(),
-        )
-        return allowed
-
-    async def _ask(self, credential: Credential) -> bool:
-        """One call of `project_auth`, as the reference server makes it."""
-        data = {"project_token": self.settings.token, "token": credential.value}
-        if "project_child" in credential.params:
-            data["project_child"] = credential.params["project_child"]
-        timeout = self.settings.auth_timeout
-        try:
-            async with self._client().post(
-                self.url,
-                data=data,
-                allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(total=timeout),
-            ) as response:
-                return await _outcome(response)
-        except TimeoutError:
-            raise _Unavailable(f"no answer within {timeout:g} s") from None
-        except aiohttp.ClientError as error:
-            raise _Unavailable(f"{type(error).__name__}: {error}") from None
-
-    def _client(self) -> aiohttp.ClientSession:
-        # Created on first use, so inside the running loop that serves the requests.
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                headers={"User-Agent": f"jetbridge v{__version__}"}
-            )
-        return self._session
-
-
-async def _outcome(response: aiohttp.ClientResponse) -> bool:
-    """Allowed on 2xx without `access_disabled`; refused on other 4xx; unavailable otherwise."""
-    status = response.status
-    if status == 429 or status >= 500 or status < 200 or 300 <= status < 400:
-        raise _Unavailable(f"it answered HTTP {status}")
-    if status >= 400:
-        return False
-    try:
-        body = await response.json(content_type=None)
-    except ValueError:
-        raise _Unavailable("its answer is not JSON") from None
-    if not isinstance(body, dict):
-        raise _Unavailable("its answer is not a JSON object")
-    return not body.get("access_disabled")

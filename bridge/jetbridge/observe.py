@@ -17,8 +17,8 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from jetbridge import access_log, metrics, request_id, tracing
-from jetbridge.auth import parse_authorization
 from jetbridge.config import Settings
+from jetbridge.credentials import parse_authorization
 from jetbridge.exchange import CURRENT, Exchange
 
 Response = TypeVar("Response")
