@@ -32,7 +32,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 from opentelemetry.proto.trace.v1 import trace_pb2
 from prometheus_client import CollectorRegistry
 
@@ -43,6 +42,8 @@ from jetbridge.config import ConfigError, flags_from, load_settings
 from jetbridge.metrics import Metrics
 from jetbridge.request_id import request_id
 from tests.conftest import LOGS, ROOT, free_port
+from tests.otlp import Receiver as OtlpReceiver
+from tests.otlp import otlp_receiver, span_attributes
 
 PROJECT = "shop"
 PROJECT_TOKEN = "project-token-setting-0001"
@@ -584,55 +585,23 @@ async def test_prometheus_sees_the_sum_over_two_workers(action_server: ActionSer
 # ---------------------------------------------------------------- OpenTelemetry
 
 
-class Collector(trace_service_pb2_grpc.TraceServiceServicer):
-    """The OTLP trace service, keeping every span it is sent."""
-
-    def __init__(self) -> None:
-        self.spans: list[trace_pb2.Span] = []
-
-    async def Export(
-        self,
-        request: trace_service_pb2.ExportTraceServiceRequest,
-        context: grpc.aio.ServicerContext[Any, Any],
-    ) -> trace_service_pb2.ExportTraceServiceResponse:
-        for resource_spans in request.resource_spans:
-            for scope_spans in resource_spans.scope_spans:
-                self.spans.extend(scope_spans.spans)
-        return trace_service_pb2.ExportTraceServiceResponse()
-
-
-def attributes(span: trace_pb2.Span) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    for item in span.attributes:
-        kind = item.value.WhichOneof("value")
-        values[item.key] = getattr(item.value, kind) if kind else None
-    return values
-
-
 @dataclass
 class Receiver:
-    collector: Collector
+    collector: OtlpReceiver
     env: dict[str, str]
 
 
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
     """An OTLP/gRPC trace receiver on loopback, and the bridge's environment to reach it."""
-    server = grpc.aio.server()
-    collector = Collector()
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]
-        collector, server
-    )
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    env = {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
-        "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-        "OTEL_SERVICE_NAME": "bridge-under-test",
-    }
-    yield Receiver(collector, env)
-    await server.stop(None)
+    async with otlp_receiver() as (collector, port):
+        env = {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "OTEL_EXPORTER_OTLP_INSECURE": "true",
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+            "OTEL_SERVICE_NAME": "bridge-under-test",
+        }
+        yield Receiver(collector, env)
 
 
 async def test_traces_continue_the_browser_traceparent(
@@ -665,11 +634,11 @@ async def test_traces_continue_the_browser_traceparent(
     assert client_span.parent_span_id == server_span.span_id
     assert server_span.name == "POST /api/messages/"
     assert client_span.name == "jetactions.v1.ActionService/ExecuteAction"
-    assert attributes(server_span)["jetbridge.request_id"] == "traced-1"
-    assert attributes(server_span)["http.response.status_code"] == 200
-    assert attributes(server_span)["jetbridge.action"] == "whoami"
-    assert attributes(client_span)["jetbridge.request_id"] == "traced-1"
-    assert attributes(client_span)["rpc.grpc.status_code"] == 0
+    assert span_attributes(server_span)["jetbridge.request_id"] == "traced-1"
+    assert span_attributes(server_span)["http.response.status_code"] == 200
+    assert span_attributes(server_span)["jetbridge.action"] == "whoami"
+    assert span_attributes(client_span)["jetbridge.request_id"] == "traced-1"
+    assert span_attributes(client_span)["rpc.grpc.status_code"] == 0
     # The action server got the client span as its parent, and the caller's tracestate.
     metadata = action_server.recorder.metadata[-1]
     assert metadata["traceparent"] == f"00-{trace_id}-{client_span.span_id.hex()}-01"
