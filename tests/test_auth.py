@@ -746,8 +746,8 @@ def test_serve_refuses_to_start_without_authentication() -> None:
         timeout=30,
         check=False,
     )
-    assert result.returncode != 0
-    assert "no authentication is configured" in result.stderr
+    assert result.returncode == 2  # a bad setting, like every other
+    assert "configuration error: no authentication is configured" in result.stderr
     assert "--disable-auth" in result.stderr
 
 
@@ -759,8 +759,9 @@ def test_check_auth_logs_methods_and_warnings(caplog: pytest.LogCaptureFixture) 
     assert "short" not in caplog.text.replace("shorter", "")
     check_auth(Settings(disable_auth=True))
     assert "authentication is DISABLED" in caplog.text
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as refused:
         check_auth(Settings())
+    assert refused.value.code == 2
 
 
 def _nested(depth: int) -> Any:

@@ -174,11 +174,13 @@ def check_auth(settings: Settings) -> None:
         log.warning("authentication is DISABLED: anyone who can reach this port can run actions")
         return
     if not methods:
-        raise SystemExit(
-            "jetbridge: no authentication is configured: set PROJECT (JWTs from Jet Admin), "
-            "TOKEN (Token and ProjectToken, checked with Jet Admin's API) or BEARER_AUTH_KEY; "
-            "for development only, pass --disable-auth"
+        print(
+            "jetbridge: configuration error: no authentication is configured: set PROJECT "
+            "(JWTs from Jet Admin), TOKEN (Token and ProjectToken, checked with Jet Admin's API) "
+            "or BEARER_AUTH_KEY; for development only, pass --disable-auth",
+            file=sys.stderr,
         )
+        raise SystemExit(2)  # a bad setting, like every other
     log.info("authentication: %s", ", ".join(methods))
     if any(len(key) < 16 for key in settings.bearer_auth_key):
         log.warning("a BEARER_AUTH_KEY is shorter than 16 characters; use long random keys")
