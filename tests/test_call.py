@@ -12,8 +12,6 @@ import json
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +19,7 @@ import pytest
 
 from jetconformance.shop import spec
 from tests.conftest import LOGS, ROOT, ActionServerProcess, free_port
+from tests.support import wait_ready
 
 KEY = "call-test-key-0123456789abcdef"
 AUTHORIZATION = f"Bearer {KEY}"
@@ -37,16 +36,7 @@ def bridge(shop: ActionServerProcess) -> Iterator[str]:
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the bridge did not start:\n{log.read_text()}") from None
-            time.sleep(0.05)
+    wait_ready(url, process, log.read_text)
     yield url
     process.kill()
     process.wait()

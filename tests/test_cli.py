@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import BILLING, ActionServerProcess, free_port
+from tests.support import until_ready
 
 
 def jetbridge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -111,25 +112,11 @@ def served(shop: ActionServerProcess, billing: ActionServerProcess) -> Iterator[
         yield s
 
 
-async def wait_up(url: str) -> None:
-    deadline = time.monotonic() + 20
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            try:
-                async with session.get(url + "/") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientConnectionError:
-                pass
-            await asyncio.sleep(0.1)
-    pytest.fail("the bridge did not start")
-
-
 async def test_serve_answers_and_drains_in_flight_requests_on_sigterm(
     served: Served, billing: ActionServerProcess
 ) -> None:
     process, url = served
-    await wait_up(url)
+    await until_ready(url)
     messages = url + "/api/messages/"
     async with aiohttp.ClientSession() as session:
         async with session.post(messages, json={"name": "get_action_list"}) as response:
@@ -162,7 +149,7 @@ async def test_workers_share_the_port_and_stop_together(
     two_workers: Served,
 ) -> None:
     process, url = two_workers
-    await wait_up(url)
+    await until_ready(url)
     pids: set[int] = set()
     deadline = time.monotonic() + 15
     while len(pids) < 2 and time.monotonic() < deadline:
@@ -233,7 +220,7 @@ def test_a_port_in_use_is_one_line_and_exit_2(workers: str) -> None:
 
 async def test_workers_exit_when_their_supervisor_is_killed(two_workers: Served) -> None:
     process, url = two_workers
-    await wait_up(url)
+    await until_ready(url)
     async with aiohttp.ClientSession() as session, session.get(url + "/healthz") as response:
         pid = (await response.json())["pid"]
     children = _children(process.pid)
@@ -271,7 +258,7 @@ async def test_idle_sockets_beyond_the_fd_limit_do_not_lock_clients_out(
     url = f"http://127.0.0.1:{port}"
     idle: list[asyncio.StreamWriter] = []
     try:
-        await wait_up(url)
+        await until_ready(url)
         for _ in range(300):
             idle.append((await asyncio.open_connection("127.0.0.1", port))[1])
         async with aiohttp.ClientSession() as session:

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ import pytest
 
 from jetconformance.shop import spec
 from tests.conftest import LOGS, ROOT, free_port
+from tests.support import wait_ready
 from tests.test_browser import _missing_tools
 from tests.test_conformance import GO_SHOP, NODE_SHOP, require_built
 from tests.test_polyglot import DEMO, READY, Demo
@@ -47,20 +47,6 @@ def tools() -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(reason)
     pytest.skip(reason)
-
-
-def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(url + "/readyz", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the kitchen bridge did not start:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +93,7 @@ def kitchen() -> Iterator[str]:
         process = subprocess.Popen(command, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_ready(url, process, log)
+        wait_ready(url, process, log.read_text)
         yield url
     finally:
         process.kill()

@@ -44,6 +44,7 @@ from jetbridge.request_id import request_id
 from tests.conftest import LOGS, ROOT, free_port
 from tests.otlp import Receiver as OtlpReceiver
 from tests.otlp import otlp_receiver, span_attributes
+from tests.support import until_ready
 
 PROJECT = "shop"
 PROJECT_TOKEN = "project-token-setting-0001"
@@ -163,16 +164,7 @@ def serving(
 
 async def ready(served: Served) -> None:
     """Wait until `/readyz` answers 200 (the first discovery is done)."""
-    deadline = time.monotonic() + DEADLINE
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            assert served.process.poll() is None, "\n".join(served.lines())
-            with contextlib.suppress(aiohttp.ClientConnectionError):
-                async with session.get(served.url + "/readyz") as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.05)
-    pytest.fail("the bridge did not become ready")
+    await until_ready(served.url, served.process, lambda: "\n".join(served.lines()), DEADLINE)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 
 from tests.conftest import LOGS, ROOT, free_port
 from tests.otlp import ReceivedSpan, Receiver, otlp_receiver
+from tests.support import until_ready
 from tests.test_conformance import GO_SHOP, NODE_SHOP, require_built
 
 SERVING = re.compile(r"serving on (127\.0\.0\.1:\d+)")
@@ -181,14 +182,7 @@ async def stack() -> AsyncIterator[Stack]:
 
 async def ready(url: str, bridge: Started) -> None:
     """Waits until the bridge's /readyz answers 200 (its first discovery is done)."""
-    async with aiohttp.ClientSession() as session, asyncio.timeout(BRIDGE_READY_S):
-        while True:
-            assert bridge.process.poll() is None, bridge.output()
-            with contextlib.suppress(aiohttp.ClientConnectionError):
-                async with session.get(url + "/readyz") as response:
-                    if response.status == 200:
-                        return
-            await asyncio.sleep(0.05)
+    await until_ready(url, bridge.process, bridge.output, BRIDGE_READY_S)
 
 
 async def execute(url: str, params: dict[str, Any], headers: dict[str, str]) -> Any:

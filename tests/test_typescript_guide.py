@@ -29,7 +29,8 @@ import pytest
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from tests.conftest import ROOT
 from tests.otlp import otlp_receiver
-from tests.test_cli import serving, wait_up
+from tests.support import until_ready
+from tests.test_cli import serving
 
 GUIDE = ROOT / "docs" / "typescript.md"
 BLOCK = re.compile(r"<!-- (?P<marker>[^>]*?) -->\n```(?P<lang>\w*)\n(?P<body>.*?)```", re.S)
@@ -118,7 +119,7 @@ def follow_guide(tmp_path: Path, env: dict[str, str]) -> Followed:
 
 async def ask_bridge(url: str) -> None:
     """The bridge in front of the greeter lists and runs `greet`."""
-    await wait_up(url)
+    await until_ready(url)
     greet = {"name": "execute_action", "params": {"name": "greet", "params": {"name": "Ada"}}}
     async with aiohttp.ClientSession() as session:
         listing = {"name": "get_action_list"}
