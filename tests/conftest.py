@@ -8,6 +8,7 @@ HTTP, so each test gets its own bridge with its own settings in a few millisecon
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -64,22 +65,26 @@ def free_port() -> int:
 
 @dataclass
 class ActionServerProcess:
-    """An action server started as its own process on a fixed loopback port."""
+    """An action server started as its own process on a loopback port.
+
+    The first start asks for port 0 and reads the bound port from the server's `serving on
+    HOST:PORT` line (no bind-then-close race); restarts keep that port, so that a bridge in
+    front of it finds it again.
+    """
 
     script: Path
     args: tuple[str, ...] = ()
-    port: int = field(default_factory=free_port)
+    port: int = 0
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = LOGS / f"{self.script.stem}-{os.getpid()}-{time.monotonic_ns()}.log"
 
     @property
     def address(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def log_path(self) -> Path:
-        """Where its output goes (appended to across restarts)."""
-        return LOGS / f"{self.script.stem}-{self.port}.log"
 
     def lines_with(self, text: str) -> int:
         """How many lines of its output so far contain `text`."""
@@ -99,6 +104,7 @@ class ActionServerProcess:
     def start(self, wait: bool = True) -> None:
         """Start the process (again) and, unless told not to, wait until it serves."""
         LOGS.mkdir(parents=True, exist_ok=True)
+        starts = self.lines_with("serving on")
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, str(self.script), "--address", self.address, *self.args],
@@ -107,8 +113,29 @@ class ActionServerProcess:
             env={**os.environ, **self.env},
         )
         log.close()
+        if self.port == 0:
+            self.port = self._bound_port(starts)
         if wait:
             self.wait_serving()
+
+    def _bound_port(self, starts: int, timeout: float = 20.0) -> int:
+        """The port of the start line that follows the `starts` already in the log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            lines = [
+                line
+                for line in self.log_path.read_text(errors="replace").splitlines()
+                if "serving on" in line
+            ]
+            if len(lines) > starts:
+                found = re.search(r"serving on 127\.0\.0\.1:(\d+)", lines[starts])
+                assert found, lines[starts]
+                return int(found.group(1))
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.script.name} exited: {self.log_path.read_text()}")
+            time.sleep(0.02)
+        raise TimeoutError(f"{self.script.name} printed no 'serving on' line")
 
     def wait_serving(self, timeout: float = 20.0) -> None:
         """Block until grpc.health.v1 says SERVING."""
@@ -166,7 +193,8 @@ def spawn() -> Iterator[Callable[..., ActionServerProcess]]:
     started: list[ActionServerProcess] = []
 
     def make(script: Path = BILLING, *args: str, start: bool = True) -> ActionServerProcess:
-        server = ActionServerProcess(script, tuple(args))
+        # One that starts later needs its address now: a port that nothing listens on yet.
+        server = ActionServerProcess(script, tuple(args), port=0 if start else free_port())
         if start:
             server.start()
         started.append(server)

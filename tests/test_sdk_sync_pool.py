@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
-from tests.conftest import LOGS, ActionServerProcess
+from tests.conftest import ActionServerProcess
 
 HANG = Path(__file__).resolve().parent / "servers" / "hang.py"
 GRACE = 1.0
@@ -77,7 +77,7 @@ async def test_ten_hung_sync_handlers(spawn: Callable[..., ActionServerProcess])
     assert time.monotonic() - started < GRACE + 5
     assert server.process.returncode == 0
 
-    log = (LOGS / f"{HANG.stem}-{server.port}.log").read_text()
+    log = server.log_path.read_text()
     # One WARNING per stuck handler, naming the action.
     assert log.count("sync handler of action 'hang' still runs") == 11
     assert "(11 of 11 sync workers stuck)" in log
