@@ -5,13 +5,10 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from bench import harness
 from bench.harness import BENCH, PEER_PACKAGE, Sample
-
-if TYPE_CHECKING:
-    from bench.scenarios import Check, Results
+from bench.model import Check, Results
 
 ANALYSIS = BENCH / "analysis.md"
 
@@ -116,8 +113,8 @@ def markdown(results: Results, command: str) -> str:
     out = [
         "# Benchmark results",
         "",
-        "Written by `bench/run` (see bench/scenarios.py); do not edit by hand. The analysis of "
-        "unmet targets comes from bench/analysis.md.",
+        "Written by `bench/run` (scenarios in bench/scenarios/); do not edit by hand. The "
+        "analysis of unmet targets comes from bench/analysis.md.",
         "",
         f"- Date: {results.started:%Y-%m-%d %H:%M} UTC; the run took {results.elapsed / 60:.1f} "
         "minutes.",
