@@ -35,8 +35,9 @@ from aiohttp import web
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_health.v1.health import aio as health_aio
 
-from jetactions._servicer import SERVICE_NAME, ActionServicer, CallContext
+from jetactions._servicer import ActionServicer, CallContext
 from jetactions.action import ActionRegistry
+from jetactions.contract import SERVICE_NAME
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -29,6 +29,10 @@ from jetbridge.config import ServiceConfig, Settings
 from jetbridge.server import BridgeRunner
 
 ROOT = Path(__file__).resolve().parents[1]
+# Commands the docs show (`jetbridge`, `jetactions`) run from the environment the tests run in,
+# however pytest was started (scripts/test puts .venv/bin first; `.venv/bin/python -m pytest`
+# does not).
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 SHOP = ROOT / "examples" / "python" / "shop.py"
 BILLING = ROOT / "tests" / "servers" / "billing.py"
 LOGS = ROOT / ".pytest_cache" / "server-logs"
@@ -145,9 +149,20 @@ class Reply:
     body: bytes
 
     def json(self) -> Any:
-        import orjson
+        """The decoded body; an error's `request_id` is checked and left out (it differs on
+        every request), so that tests compare the rest."""
+        return without_request_id(self.status, self.headers, self.body)
 
-        return orjson.loads(self.body)
+
+def without_request_id(status: int, headers: Any, body: bytes) -> Any:
+    """A JSON body; for an error, checked to carry the `X-Request-ID` header's id, which is then
+    removed."""
+    import orjson
+
+    data = orjson.loads(body)
+    if status >= 400 and isinstance(data, dict):
+        assert data.pop("request_id") == headers["X-Request-ID"], "error without its request id"
+    return data
 
 
 @dataclass

@@ -29,11 +29,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection, reflection_pb2
 
 import jetconformance
+from jetactions.contract import SERVICE_NAME
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.convert import fill_value, from_struct, from_value
 from jetconformance import Suite, Target, checks, find, open_channel, run_check
 from jetconformance import running_bridge as start_bridge
-from jetconformance._target import SERVICE_NAME
 from jetconformance.shop import spec
 from tests.conftest import LOGS, ROOT, SHOP, ActionServerProcess
 

@@ -85,6 +85,7 @@ def sample(key: str, tmp_path: Path) -> tuple[str, Any]:
     special: dict[str, tuple[str, Any]] = {
         "address": ("127.0.0.2", "127.0.0.2"),
         "log_level": ("debug", "DEBUG"),
+        "log_format": ("JSON", "json"),
         "api_base_url": ("https://jet.example/api/", "https://jet.example/api"),
         "allow_origin": (
             "https://a.example,https://b.example",

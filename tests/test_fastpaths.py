@@ -453,7 +453,7 @@ async def test_body_read_whole_or_in_chunks_gives_the_same_answer(
                 yield data[start : start + 7]
 
         chunked = await bridge.post(data=chunks(), headers={"Content-Type": "application/json"})
-        assert (chunked.status, chunked.body) == (whole.status, whole.body)
+        assert (chunked.status, chunked.json()) == (whole.status, whole.json())
 
 
 # --- gRPC's I/O path ---------------------------------------------------------------------------

@@ -31,7 +31,13 @@ from multidict import CIMultiDict
 from jetactions import ActionContext, ActionServer
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.config import ServiceConfig, Settings
-from tests.conftest import ActionServerProcess, Bridge, BridgeFactory, service
+from tests.conftest import (
+    ActionServerProcess,
+    Bridge,
+    BridgeFactory,
+    service,
+    without_request_id,
+)
 from tests.test_discovery import eventually
 
 Spawn = Callable[..., ActionServerProcess]
@@ -77,7 +83,7 @@ class RawReply:
     body: bytes
 
     def json(self) -> Any:
-        return orjson.loads(self.body)
+        return without_request_id(self.status, self.headers, self.body)
 
 
 def raw_request(
@@ -621,6 +627,36 @@ REFUSED: dict[str, tuple[bytes, int]] = {
         + b"Content-Length: 0\r\n\r\n",
         431,
     ),
+    "Content-Length with Transfer-Encoding": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: "
+        + SECRET
+        + b"\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        400,
+    ),
+    "two Content-Lengths": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: "
+        + SECRET
+        + b"\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        400,
+    ),
+    "negative Content-Length": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: "
+        + SECRET
+        + b"\r\nContent-Length: -1\r\n\r\n",
+        400,
+    ),
+    "bad chunk size": (
+        b"POST /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: "
+        + SECRET
+        + b"\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        400,
+    ),
+    "HTTP/2 preface": (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 400),
+    "unknown HTTP version": (
+        b"POST /api/messages/ HTTP/9.9\r\nHost: b\r\nAuthorization: " + SECRET + b"\r\n\r\n",
+        400,
+    ),
+    "request line too long": (b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: b\r\n\r\n", 431),
     "unknown method": (
         b"FROB /api/messages/ HTTP/1.1\r\nHost: b\r\nAuthorization: " + SECRET + b"\r\n\r\n",
         501,

@@ -38,6 +38,7 @@ def test_public_api_is_complete_and_sorted() -> None:
     modules = {
         "action",
         "context",
+        "contract",
         "errors",
         "inprocess",
         "results",

@@ -1,5 +1,5 @@
 """jetbridge: Jet Admin's messages endpoint, served by gRPC action servers."""
 
-__version__ = "0.1.0"
+from jetbridge._version import __version__
 
 __all__ = ["__version__"]

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from aiohttp import hdrs, http_exceptions, web
 
-from jetbridge import __version__, console, render
+from jetbridge import __version__, console, exchange, metrics, render
 from jetbridge.auth import Authenticator
 from jetbridge.config import Settings
 from jetbridge.cors import cors_headers, cors_middleware, preflight
@@ -24,6 +24,7 @@ from jetbridge.messages import (
     GET_FIELD_OPTIONS,
     parse_message,
 )
+from jetbridge.observe import Observer
 from jetbridge.routing import Router
 from jetbridge.server import UNSUPPORTED_ENCODING
 from jetbridge.services import Service, ServiceState
@@ -48,15 +49,19 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     """The bridge's application; gRPC channels and discovery live as long as it runs."""
+    observer = Observer(settings)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        # CORS outermost, so that the JSON errors carry its headers too.
-        middlewares=[cors_middleware(settings), _errors_as_json],
+        # Observing outermost (it sees every answer), then CORS, so that the JSON errors carry
+        # its headers too.
+        middlewares=[observer.middleware(), cors_middleware(settings), _errors_as_json],
     )
     app[SETTINGS] = settings
     app[AUTH] = Authenticator(settings)
     app.cleanup_ctx.append(app[AUTH].lifespan)
     app.cleanup_ctx.append(_services)
+    app.cleanup_ctx.append(observer.lifespan)
+    app.cleanup_ctx.append(metrics.listener(settings))
     app.router.add_post(MESSAGES_PATH, _messages, expect_handler=_expect)
     app.router.add_post(MESSAGES_PATH.rstrip("/"), _messages, expect_handler=_expect)
     app.router.add_route("OPTIONS", MESSAGES_PATH, preflight)
@@ -92,7 +97,7 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     except BridgeError as error:
         _log_error(request, error.status, error.detail)
-        response = json_response(error.body(), error.status)
+        response = json_response(exchange.with_request_id(error.body()), error.status)
         response.headers.update(error.headers)
         if error.headers.get("Connection") == "close":
             response.force_close()
@@ -102,13 +107,15 @@ async def _errors_as_json(request: web.Request, handler: Handler) -> web.StreamR
             raise
         detail = _http_detail(error)
         _log_error(request, error.status, detail)
-        response = json_response({"detail": detail}, error.status)
+        response = json_response(exchange.with_request_id({"detail": detail}), error.status)
         if "Allow" in error.headers:
             response.headers["Allow"] = error.headers["Allow"]
         return response
     except Exception:
         log.exception("%s %s failed", request.method, request.path)
-        return json_response({"detail": "Internal error in the bridge"}, 500)
+        return json_response(
+            exchange.with_request_id({"detail": "Internal error in the bridge"}), 500
+        )
 
 
 def _http_detail(error: web.HTTPException) -> str:
@@ -122,6 +129,8 @@ def _http_detail(error: web.HTTPException) -> str:
 
 
 def _log_error(request: web.Request, status: int, detail: str) -> None:
+    if exchange.note_failure(detail) and status < 500:
+        return  # a client's mistake: the access line carries the detail, one line in all
     level = logging.ERROR if status >= 500 else logging.WARNING
     path = bounded(request.path, 100)
     log.log(level, "%s %s -> %d: %s", request.method, path, status, bounded(detail))
@@ -130,12 +139,14 @@ def _log_error(request: web.Request, status: int, detail: str) -> None:
 async def _messages(request: web.Request) -> web.StreamResponse:
     # Credentials first: nobody learns anything about the bridge without them.
     caller = await request.app[AUTH].authenticate(request)
+    exchange.note_caller(caller)
     content_type = request.content_type
     if content_type != JSON and not content_type.endswith("+json"):
         raise BridgeError(415, f"Content-Type must be {JSON}, not {bounded(content_type, 100)!r}")
     if request.headers.get(hdrs.CONTENT_ENCODING, "identity").lower() not in _ENCODINGS:
         raise BridgeError(415, UNSUPPORTED_ENCODING)
     message = parse_message(await _read_body(request))
+    exchange.note_message(message.name, message.params)
     router = request.app[ROUTER]
     if message.name == GET_ACTION_LIST:
         return web.Response(body=router.action_list_body(), content_type=JSON)
@@ -146,6 +157,7 @@ async def _messages(request: web.Request) -> web.StreamResponse:
         status, data = result
         if status != 200:
             _log_error(request, status, str(data.get("detail", "")))
+            data = exchange.with_request_id(data)
         return json_response(data, status)
     if message.name == GET_FIELD_OPTIONS:
         return json_response(await router.field_options(message.params, caller))

@@ -34,6 +34,7 @@ from aiohttp import hdrs, web
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from jetactions.contract import AUTH_SCHEMES
 from jetactions.v1 import actions_pb2
 from jetbridge import __version__
 from jetbridge.config import Settings
@@ -63,12 +64,6 @@ PROJECT_TOKEN = "ProjectToken"
 BEARER = "Bearer"
 # Schemes are case-insensitive (RFC 9110 section 11.1); the canonical spelling is Jet's.
 _SCHEMES = {scheme.lower(): scheme for scheme in (JWT, TOKEN, PROJECT_TOKEN, BEARER)}
-_AUTH_METHODS = {
-    JWT: actions_pb2.AUTH_METHOD_JWT,
-    TOKEN: actions_pb2.AUTH_METHOD_USER_TOKEN,
-    PROJECT_TOKEN: actions_pb2.AUTH_METHOD_PROJECT_TOKEN,
-    BEARER: actions_pb2.AUTH_METHOD_BEARER,
-}
 # Jet Admin signs with RS256; every other algorithm (none, HS256 keyed with the public key,
 # RS512, ES256, ...) is refused, whatever the token's header says.
 _ALGORITHMS = ["RS256"]
@@ -289,7 +284,7 @@ class Authenticator:
 
     def _caller(self, scheme: str) -> actions_pb2.Caller:
         return actions_pb2.Caller(
-            auth_method=_AUTH_METHODS[scheme],
+            auth_method=AUTH_SCHEMES[scheme],
             project=self.settings.project,
             environment=self.settings.environment,
         )

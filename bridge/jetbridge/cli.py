@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import signal
 import sys
@@ -12,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from jetbridge import call, config, inprocess, server, workers
+from jetbridge import __version__, call, config, inprocess, logs, server, workers
 from jetbridge.app import create_app
 from jetbridge.auth import configured_methods
 from jetbridge.catalog import Catalog
@@ -32,6 +33,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jetbridge",
         description="Jet Admin's messages endpoint, served by gRPC action servers.",
+    )
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"%(prog)s {__version__} (jetactions {importlib.metadata.version('jetactions')})",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, help in (
@@ -64,14 +70,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         for problem in error.problems:
             print(f"jetbridge: configuration error: {problem}", file=sys.stderr)
         raise SystemExit(2) from None
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     if args.command == "serve":
         if settings.workers > 1 and not workers.is_worker():
             check_auth(settings)  # refuse before starting anything
             argv = sys.argv[1:] if argv is None else argv
-            raise SystemExit(workers.supervise(argv, settings.workers, SHUTDOWN_TIMEOUT))
+            raise SystemExit(
+                workers.supervise(argv, settings.workers, SHUTDOWN_TIMEOUT, settings=settings)
+            )
         _run(serve(settings))
     else:
         raise SystemExit(_run(report(settings, args.command)))

@@ -89,6 +89,19 @@ def _bool(value: Any) -> bool:
     raise ValueError("must be true or false")
 
 
+def _log_format(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in {"text", "json"}:
+        raise ValueError("must be text or json")
+    return text
+
+
+def _port_or_off(value: Any) -> int:
+    if str(value).strip() in {"", "0"}:
+        return 0
+    return _port(value)
+
+
 def _log_level(value: Any) -> str:
     level = str(value).upper()
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
@@ -282,6 +295,20 @@ class Settings:
     )
     log_level: str = _setting(
         "INFO", "JETBRIDGE_LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR"
+    )
+    # Observability (docs/observability.md).
+    log_format: str = _setting(
+        "text",
+        "JETBRIDGE_LOG_FORMAT",
+        _log_format,
+        "text, or json: one object a line (own logs and access log)",
+    )
+    access_log: bool = _setting(True, "JETBRIDGE_ACCESS_LOG", _bool, "one log line per request")
+    metrics_port: int = _setting(
+        0,
+        "JETBRIDGE_METRICS_PORT",
+        _port_or_off,
+        "serve Prometheus /metrics on this port (no auth: keep it private); 0: off",
     )
     max_connections: int = _setting(
         10_000,

@@ -10,8 +10,10 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
-# Integral numbers come back as int up to here; beyond it a double is no longer exact.
-_EXACT_INT = 2**53
+# Reading is the contract's own; the bridge keeps only a faster writer.
+from jetactions.contract import MAX_SAFE_INTEGER, from_struct, from_value
+
+__all__ = ["InexactNumber", "fill_struct", "fill_value", "from_struct", "from_value", "too_deep"]
 
 
 class InexactNumber(ValueError):
@@ -28,7 +30,7 @@ def fill_value(value: struct_pb2.Value, data: Any) -> None:
     elif isinstance(data, str):
         value.string_value = data
     elif isinstance(data, int | float):
-        if not -_EXACT_INT <= data <= _EXACT_INT:
+        if not -MAX_SAFE_INTEGER <= data <= MAX_SAFE_INTEGER:
             raise InexactNumber(data)
         value.number_value = data
     elif isinstance(data, dict):
@@ -50,30 +52,6 @@ def fill_struct(struct: struct_pb2.Struct, data: dict[str, Any]) -> None:
         fill_value(fields[key], item)
     if not data:
         struct.SetInParent()
-
-
-def from_value(value: struct_pb2.Value) -> Any:
-    """The JSON value held by `value` (an unset Value reads as null)."""
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "number_value":
-        number = value.number_value
-        if number.is_integer() and -_EXACT_INT <= number <= _EXACT_INT:
-            return int(number)
-        return number
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "struct_value":
-        return from_struct(value.struct_value)
-    if kind == "list_value":
-        return [from_value(item) for item in value.list_value.values]
-    return None
-
-
-def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """The JSON object held by `struct`."""
-    return {key: from_value(item) for key, item in struct.fields.items()}
 
 
 def too_deep(value: Any, limit: int) -> bool:

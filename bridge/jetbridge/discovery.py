@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import grpc
 
 from jetactions.v1 import actions_pb2
+from jetbridge import metrics
 from jetbridge.catalog import Catalog
 from jetbridge.config import Settings
 from jetbridge.services import Service, ServiceState
@@ -43,6 +44,7 @@ class Discovery:
         self._tasks: list[asyncio.Task[None]] = []
         self._on_demand: asyncio.Task[None] | None = None
         self._on_demand_at = -_MIN_ON_DEMAND_INTERVAL
+        self._metrics = metrics.for_settings(settings)
 
     async def start(self) -> None:
         """Discover every service once, in parallel, then keep them current in the background."""
@@ -119,6 +121,20 @@ class Discovery:
             wake.clear()
 
     async def _discover(self, service: Service) -> None:
+        started = time.perf_counter()
+        code = await self._list(service)
+        if self._metrics is not None:
+            listing = service.listing
+            self._metrics.discovered(
+                service.name,
+                code == "OK",
+                len(listing.actions) if listing is not None else 0,
+                len(self.catalog.actions),
+            )
+            self._metrics.call(service.name, "ListActions", code, time.perf_counter() - started)
+
+    async def _list(self, service: Service) -> str:
+        """Ask `service` for its actions; the call's status code name."""
         try:
             listing = await service.stub.ListActions(
                 actions_pb2.ListActionsRequest(),
@@ -127,7 +143,7 @@ class Discovery:
             )
         except grpc.aio.AioRpcError as error:
             self._set_down(service, f"{error.code().name}: {error.details()}")
-            return
+            return str(error.code().name)
         was = service.state
         service.state = ServiceState.UP
         service.last_error = ""
@@ -136,6 +152,7 @@ class Discovery:
         if listing != service.listing:
             service.listing = listing
             self.catalog = Catalog.build(self.services)
+        return "OK"
 
     def _set_down(self, service: Service, why: str) -> None:
         if service.state is not ServiceState.DOWN:

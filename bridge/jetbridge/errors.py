@@ -42,7 +42,7 @@ def bounded(text: str, limit: int = LOG_TEXT_LIMIT) -> str:
     log line or an error message stays small whatever was sent."""
     if len(text) <= limit:
         return text
-    return f"{text[:limit]}...({len(text) - limit} more characters)"
+    return f"{text[:limit]}...[+{len(text) - limit} chars]"
 
 
 class BridgeError(Exception):

@@ -6,33 +6,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from jetactions.contract import from_struct, from_value, jet_field_name
 from jetactions.v1 import actions_pb2
-from jetbridge.convert import from_struct, from_value
-
-_FIELD_NAMES: dict[int, str] = {
-    actions_pb2.FIELD_TYPE_UNSPECIFIED: "CharField",
-    actions_pb2.FIELD_TYPE_BOOLEAN: "BooleanField",
-    actions_pb2.FIELD_TYPE_CHAR: "CharField",
-    actions_pb2.FIELD_TYPE_TEXT: "TextField",
-    actions_pb2.FIELD_TYPE_INTEGER: "IntegerField",
-    actions_pb2.FIELD_TYPE_FLOAT: "FloatField",
-    actions_pb2.FIELD_TYPE_DECIMAL: "DecimalField",
-    actions_pb2.FIELD_TYPE_DATE_TIME: "DateTimeField",
-    actions_pb2.FIELD_TYPE_DATE: "DateField",
-    actions_pb2.FIELD_TYPE_TIME: "TimeField",
-    actions_pb2.FIELD_TYPE_TIMESTAMP: "TimestampField",
-    actions_pb2.FIELD_TYPE_JSON: "JSONField",
-    actions_pb2.FIELD_TYPE_SELECT: "SelectField",
-    actions_pb2.FIELD_TYPE_FOREIGN_KEY: "ForeignKey",
-    actions_pb2.FIELD_TYPE_CODE: "CodeField",
-    actions_pb2.FIELD_TYPE_SQL: "SqlField",
-    actions_pb2.FIELD_TYPE_TRANSLATABLE: "TranslatableField",
-}
 
 
 def field_name(field_type: int) -> str:
     """Jet's name of a FieldType; values from a newer contract read as CharField."""
-    return _FIELD_NAMES.get(field_type, "CharField")
+    return jet_field_name(field_type)
 
 
 def action(item: actions_pb2.Action) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import grpc
 
 from jetactions.v1 import actions_pb2
-from jetbridge import render
+from jetbridge import exchange, observe, render
 from jetbridge.catalog import Route
 from jetbridge.discovery import Discovery
 from jetbridge.errors import (
@@ -50,7 +50,9 @@ class Router:
         route = await self._route(request.action)
         service = route.service
         stub = service.idempotent_stub if route.action.idempotent else service.stub
-        response = await self._call(service, stub.ExecuteAction, request, self._timeout(route))
+        response = await self._call(
+            service, "ExecuteAction", stub.ExecuteAction, request, self._timeout(route)
+        )
         try:
             return render.execute_result(response)
         except render.ProtocolViolation as error:
@@ -72,7 +74,9 @@ class Router:
             where = bounded(f"{request.model}.{request.field}", 100)
             raise BridgeError(404, f"No action server serves options for {where}")
         deadline = min(service.config.timeout, self.max_call_timeout)
-        response = await self._call(service, service.stub.GetFieldOptions, request, deadline)
+        response = await self._call(
+            service, "GetFieldOptions", service.stub.GetFieldOptions, request, deadline
+        )
         return render.field_options(response)
 
     async def _route(self, name: str) -> Route:
@@ -87,6 +91,7 @@ class Router:
             if down:
                 detail += f" (action servers not reachable now: {', '.join(down)})"
             raise BridgeError(404, detail, name=[f"unknown action {bounded(name, 100)!r}"])
+        exchange.note_routed()
         return route
 
     def _timeout(self, route: Route) -> float:
@@ -100,18 +105,23 @@ class Router:
     async def _call(
         self,
         service: Service,
+        method_name: str,
         method: Callable[..., Awaitable[Response]],
         request: Any,
         deadline: float,
     ) -> Response:
         if service.state is ServiceState.DOWN:
+            exchange.note_rejected("service_down")
             raise unavailable(service.name, "it is down or not serving")
         if service.in_flight >= service.config.max_concurrent_calls:
             # Refuse at once rather than queue without end behind a slow service.
+            exchange.note_rejected("overloaded")
             raise overloaded(service.name, service.config.max_concurrent_calls)
         service.in_flight += 1
         try:
-            response = await method(request, timeout=deadline, metadata=service.metadata)
+            response = await observe.call(
+                service.name, method_name, method, request, deadline, service.metadata
+            )
         except grpc.aio.AioRpcError as error:
             raise self._failure(service, error, request) from None
         finally:

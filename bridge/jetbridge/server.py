@@ -23,8 +23,12 @@ from aiohttp import hdrs, http_exceptions, web, web_protocol, web_server
 
 from jetbridge.config import Settings
 from jetbridge.cors import cors_headers
+from jetbridge.request_id import HEADER as REQUEST_ID_HEADER
+from jetbridge.request_id import new_request_id
 
 log = logging.getLogger(__name__)
+
+JSON = "application/json"
 
 UNSUPPORTED_ENCODING = "The Content-Encoding is not supported: send the body plain or as gzip"
 # What each refusal of the parser is called in the answer; never the parser's own message,
@@ -114,9 +118,11 @@ class _Protocol(web_protocol.RequestHandler):
             status, detail = _refusal(exc)
             # One line: the kind of refusal and the peer, never what was sent.
             log.warning("refused a malformed request from %s: %s", request.remote, detail)
-        response = web.Response(
-            body=orjson.dumps({"detail": detail}), status=status, content_type="application/json"
-        )
+        # No request was made of it, so no id came in: this answer gets one of its own.
+        request_id = new_request_id()
+        body = {"detail": detail, "request_id": request_id}
+        response = web.Response(body=orjson.dumps(body), status=status, content_type=JSON)
+        response.headers[REQUEST_ID_HEADER] = request_id
         # The parser stopped before the headers, so no Origin is known: `*` is all there is.
         for name, value in cors_headers(self.bridge_settings, request).items():
             if name != hdrs.VARY:

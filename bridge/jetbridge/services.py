@@ -10,11 +10,11 @@ from typing import Any
 
 import grpc
 
+from jetactions.contract import SECRET_METADATA, SERVICE_NAME
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge import inprocess
 from jetbridge.config import ServiceConfig, Settings
 
-SERVICE_NAME = "jetactions.v1.ActionService"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
 
@@ -146,7 +146,7 @@ class Service:
             self.idempotent_stub = actions_pb2_grpc.ActionServiceStub(self._idempotent_channel)
         # Sent with every call; empty unless a shared secret is configured.
         self.metadata: tuple[tuple[str, str], ...] = (
-            (("x-jetbridge-secret", config.secret),) if config.secret else ()
+            ((SECRET_METADATA, config.secret),) if config.secret else ()
         )
         self.state = ServiceState.STARTING
         self.listing: actions_pb2.ListActionsResponse | None = None

@@ -25,6 +25,7 @@ from jetconformance._registry import Check, Layer, Suite, check, checks, find
 from jetconformance._report import CheckResult, Report
 from jetconformance._runner import run, run_check
 from jetconformance._target import CheckFailed, CheckSkipped, Target, open_channel
+from jetconformance._version import __version__ as __version__
 
 __all__ = [
     "Check",

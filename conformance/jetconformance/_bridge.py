@@ -11,11 +11,12 @@ import grpc
 from aiohttp import web
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from jetactions.contract import SERVICE_NAME
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.app import MESSAGES_PATH, create_app
 from jetbridge.config import ServiceConfig, Settings
 from jetbridge.server import BridgeRunner
-from jetconformance._target import CALL_TIMEOUT, SERVICE_NAME, BridgeClient, open_channel
+from jetconformance._target import CALL_TIMEOUT, BridgeClient, open_channel
 
 Response = TypeVar("Response")
 

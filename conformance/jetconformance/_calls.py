@@ -10,9 +10,10 @@ from typing import Any
 
 import grpc
 
+from jetactions.contract import SERVICE_NAME
 from jetactions.v1 import actions_pb2
 from jetbridge.convert import fill_struct, fill_value, from_struct, from_value
-from jetconformance._target import CALL_TIMEOUT, SERVICE_NAME, CheckFailed, Target
+from jetconformance._target import CALL_TIMEOUT, CheckFailed, Target
 
 EXECUTE_METHOD = f"/{SERVICE_NAME}/ExecuteAction"
 

@@ -11,19 +11,12 @@ import aiohttp
 import grpc
 import orjson
 
+from jetactions.contract import SECRET_METADATA
 from jetactions.v1 import actions_pb2_grpc
 
 CALL_TIMEOUT = 5.0
 """Client deadline of every ordinary call a check makes, in seconds."""
 
-SERVICE_NAME = "jetactions.v1.ActionService"
-"""The gRPC service every action server implements."""
-
-HEALTH_SERVICES = ("", SERVICE_NAME)
-"""grpc.health.v1 names that must answer SERVING: the whole server and the ActionService."""
-
-SECRET_HEADER = "x-jetbridge-secret"
-"""The metadata key of the shared secret (actions.proto)."""
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 """Message limit of the suite's channels, as the SDKs' default (a File is one message)."""
@@ -163,7 +156,7 @@ def open_channel(address: str, secret: str = "") -> grpc.aio.Channel:
 
 
 def _with_secret(details: grpc.aio.ClientCallDetails, secret: str) -> grpc.aio.ClientCallDetails:
-    metadata = grpc.aio.Metadata(*(details.metadata or ()), (SECRET_HEADER, secret))
+    metadata = grpc.aio.Metadata(*(details.metadata or ()), (SECRET_METADATA, secret))
     return grpc.aio.ClientCallDetails(
         details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
     )

@@ -20,8 +20,9 @@ Example:
 ``jetactions.context.current()`` returns the context of the handler call in progress.
 """
 
-from jetactions.action import ActionDefinition, FieldOptionsDefinition, FieldType, Param
+from jetactions.action import ActionDefinition, FieldOptionsDefinition, Param
 from jetactions.context import ActionContext, Caller, FieldContext, Selection
+from jetactions.contract import FieldType
 from jetactions.errors import ActionError, FieldErrors
 from jetactions.inprocess import InProcessChannel
 from jetactions.results import File, Option, Result

@@ -19,41 +19,24 @@ import enum
 import math
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
 
 from google.protobuf import struct_pb2
 
-# Largest magnitude below which every integer is exactly representable as a double.
-MAX_SAFE_INTEGER = 2**53
+# Reading is the contract's (one owner, shared with the bridge); writing checks what a handler
+# returned, so it is the SDK's own.
+from jetactions.contract import MAX_SAFE_INTEGER, from_struct, from_value, number
 
-
-def number(value: float) -> int | float:
-    """Returns ``value`` as an int when it is integral and exactly representable."""
-    if value.is_integer() and abs(value) <= MAX_SAFE_INTEGER:
-        return int(value)
-    return value
-
-
-def from_value(value: struct_pb2.Value) -> Any:
-    """Converts a protobuf Value to plain Python (dict, list, str, int, float, bool, None)."""
-    kind = value.WhichOneof("kind")
-    if kind == "string_value":
-        return value.string_value
-    if kind == "number_value":
-        return number(value.number_value)
-    if kind == "bool_value":
-        return value.bool_value
-    if kind == "struct_value":
-        return from_struct(value.struct_value)
-    if kind == "list_value":
-        return [from_value(item) for item in value.list_value.values]
-    # null_value, or a Value with nothing set: both mean JSON null.
-    return None
-
-
-def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
-    """Converts a protobuf Struct to a dict of plain Python values."""
-    return {key: from_value(item) for key, item in struct.fields.items()}
+__all__ = [
+    "MAX_SAFE_INTEGER",
+    "UnsendableValue",
+    "fill_struct",
+    "fill_value",
+    "from_struct",
+    "from_value",
+    "number",
+    "to_struct",
+    "to_value",
+]
 
 
 class UnsendableValue(TypeError, ValueError):

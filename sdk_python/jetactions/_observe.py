@@ -20,8 +20,8 @@ import grpc
 
 from jetactions import _logs, _secret
 from jetactions._metrics import RpcMetrics
-from jetactions._servicer import SERVICE_NAME
 from jetactions._tracing import Tracing
+from jetactions.contract import SERVICE_NAME
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 
 __all__ = ["REQUEST_ID_HEADER", "CallObserver"]

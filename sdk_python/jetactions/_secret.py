@@ -13,7 +13,7 @@ from typing import Any
 
 import grpc
 
-from jetactions._servicer import BRIDGE_SECRET_HEADER, SERVICE_NAME
+from jetactions.contract import SECRET_METADATA, SERVICE_NAME
 
 ENV_VAR = "JETACTIONS_BRIDGE_SECRET"
 _DENIED = "missing or wrong bridge secret"
@@ -27,7 +27,7 @@ async def deny(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> 
 def carries(secret: bytes, metadata: Any) -> bool:
     """Whether ``metadata`` carries ``secret`` in ``x-jetbridge-secret``."""
     for key, value in metadata or ():
-        if key == BRIDGE_SECRET_HEADER:
+        if key == SECRET_METADATA:
             given = value.encode() if isinstance(value, str) else bytes(value)
             # Constant time, so the secret cannot be guessed byte by byte from timings.
             return hmac.compare_digest(given, secret)

@@ -35,6 +35,7 @@ from jetactions import _convert, _inputs
 from jetactions._convert import UnsendableValue
 from jetactions.action import ActionDefinition, ActionRegistry
 from jetactions.context import ActionContext, Caller, FieldContext, _current
+from jetactions.contract import SECRET_METADATA
 from jetactions.errors import NON_FIELD_ERRORS, ActionError, FieldErrors
 from jetactions.results import File, Option, Result
 from jetactions.sync_pool import PoolExhausted, SyncPool
@@ -42,16 +43,12 @@ from jetactions.v1 import actions_pb2, actions_pb2_grpc
 
 logger = logging.getLogger("jetactions")
 
-SERVICE_NAME: str = actions_pb2.DESCRIPTOR.services_by_name["ActionService"].full_name
-BRIDGE_SECRET_HEADER = "x-jetbridge-secret"
-
+# Caller.method: the AuthMethod's own name, lower-case and without its prefix ("jwt",
+# "user_token", ...); empty when the bridge did not authenticate.
 AUTH_METHODS: dict[actions_pb2.AuthMethod.ValueType, str] = {
-    actions_pb2.AUTH_METHOD_UNSPECIFIED: "",
-    actions_pb2.AUTH_METHOD_JWT: "jwt",
-    actions_pb2.AUTH_METHOD_USER_TOKEN: "user_token",
-    actions_pb2.AUTH_METHOD_PROJECT_TOKEN: "project_token",
-    actions_pb2.AUTH_METHOD_BEARER: "bearer",
-}
+    number: name.removeprefix("AUTH_METHOD_").lower()
+    for name, number in actions_pb2.AuthMethod.items()
+} | {actions_pb2.AUTH_METHOD_UNSPECIFIED: ""}
 
 
 class CallContext(Protocol):
@@ -318,7 +315,7 @@ def _metadata(context: CallContext) -> dict[str, str | bytes]:
     metadata: dict[str, str | bytes] = {}
     for key, value in context.invocation_metadata() or ():
         # Handlers may log their metadata; the bridge secret must never reach a log.
-        if key != BRIDGE_SECRET_HEADER:
+        if key != SECRET_METADATA:
             metadata.setdefault(key, value)
     return metadata
 

@@ -37,11 +37,11 @@ import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any, Literal, TypeVar, overload
 
 from jetactions import _convert, _inputs, _signature
 from jetactions.context import ActionContext, FieldContext
+from jetactions.contract import FieldType
 from jetactions.results import Option
 from jetactions.v1 import actions_pb2
 
@@ -55,71 +55,6 @@ __all__ = [
 
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
-
-class FieldType(StrEnum):
-    """Jet Admin's form field types, spelled as Jet spells them."""
-
-    BOOLEAN = "BooleanField"
-    CHAR = "CharField"
-    TEXT = "TextField"
-    INTEGER = "IntegerField"
-    FLOAT = "FloatField"
-    DECIMAL = "DecimalField"
-    DATE_TIME = "DateTimeField"
-    DATE = "DateField"
-    TIME = "TimeField"
-    TIMESTAMP = "TimestampField"
-    JSON = "JSONField"
-    SELECT = "SelectField"
-    FOREIGN_KEY = "ForeignKey"
-    CODE = "CodeField"
-    SQL = "SqlField"
-    TRANSLATABLE = "TranslatableField"
-
-    @classmethod
-    def parse(cls, value: FieldType | str | int) -> FieldType:
-        """Accepts a member, Jet's spelling (``"TextField"``) or the proto enum value.
-
-        Raises:
-            ValueError: ``value`` names no field type.
-        """
-        if isinstance(value, FieldType):
-            return value
-        if isinstance(value, str):
-            try:
-                return cls(value)
-            except ValueError:
-                known = ", ".join(member.value for member in cls)
-                raise ValueError(f"unknown field type {value!r}; use one of {known}") from None
-        for member, number in _PROTO_FIELD_TYPES.items():
-            if number == value:
-                return member
-        raise ValueError(f"unknown field type number {value!r}")
-
-    @property
-    def proto(self) -> actions_pb2.FieldType.ValueType:
-        """The matching ``jetactions.v1.FieldType`` value."""
-        return _PROTO_FIELD_TYPES[self]
-
-
-_PROTO_FIELD_TYPES: dict[FieldType, actions_pb2.FieldType.ValueType] = {
-    FieldType.BOOLEAN: actions_pb2.FIELD_TYPE_BOOLEAN,
-    FieldType.CHAR: actions_pb2.FIELD_TYPE_CHAR,
-    FieldType.TEXT: actions_pb2.FIELD_TYPE_TEXT,
-    FieldType.INTEGER: actions_pb2.FIELD_TYPE_INTEGER,
-    FieldType.FLOAT: actions_pb2.FIELD_TYPE_FLOAT,
-    FieldType.DECIMAL: actions_pb2.FIELD_TYPE_DECIMAL,
-    FieldType.DATE_TIME: actions_pb2.FIELD_TYPE_DATE_TIME,
-    FieldType.DATE: actions_pb2.FIELD_TYPE_DATE,
-    FieldType.TIME: actions_pb2.FIELD_TYPE_TIME,
-    FieldType.TIMESTAMP: actions_pb2.FIELD_TYPE_TIMESTAMP,
-    FieldType.JSON: actions_pb2.FIELD_TYPE_JSON,
-    FieldType.SELECT: actions_pb2.FIELD_TYPE_SELECT,
-    FieldType.FOREIGN_KEY: actions_pb2.FIELD_TYPE_FOREIGN_KEY,
-    FieldType.CODE: actions_pb2.FIELD_TYPE_CODE,
-    FieldType.SQL: actions_pb2.FIELD_TYPE_SQL,
-    FieldType.TRANSLATABLE: actions_pb2.FIELD_TYPE_TRANSLATABLE,
-}
 
 # How inputs of a field type are checked when no annotation says more (inputs declared
 # only in `params=[...]`, which never reach a handler parameter).

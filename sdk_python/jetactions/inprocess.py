@@ -35,8 +35,8 @@ from typing import Any, NoReturn, Self
 import grpc
 from google.protobuf.message import Message
 
-from jetactions._servicer import SERVICE_NAME as _SERVICE
 from jetactions._servicer import ActionServicer
+from jetactions.contract import SERVICE_NAME as _SERVICE
 from jetactions.server import DEFAULT_MAX_MESSAGE_BYTES, ActionServer
 from jetactions.v1 import actions_pb2_grpc
 

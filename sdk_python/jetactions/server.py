@@ -34,7 +34,7 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 from jetactions import _logs, _metrics, _secret, _settings, _tracing
 from jetactions._logs import logger
 from jetactions._observe import CallObserver
-from jetactions._servicer import SERVICE_NAME, ActionServicer
+from jetactions._servicer import ActionServicer
 from jetactions._settings import (
     DEFAULT_MAX_MESSAGE_BYTES,
     LogFormat,
@@ -42,6 +42,7 @@ from jetactions._settings import (
     SettingsError,
 )
 from jetactions.action import ActionRegistry
+from jetactions.contract import HEALTH_SERVICES, SERVICE_NAME
 from jetactions.sync_pool import DEFAULT_SYNC_WORKERS, SyncPool
 from jetactions.tls import ServerTLS
 from jetactions.v1 import actions_pb2_grpc
@@ -302,7 +303,7 @@ class ActionServer(ActionRegistry):
         health_servicer = None
         if health:
             health_servicer = health_aio.HealthServicer()
-            for service in ("", SERVICE_NAME):
+            for service in HEALTH_SERVICES:
                 await health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
             services.append(health_pb2.DESCRIPTOR.services_by_name["Health"].full_name)

@@ -14,6 +14,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2
 
+from jetactions.contract import HEALTH_SERVICES, SECRET_METADATA, SERVICE_NAME
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.convert import fill_struct, from_struct, from_value
 from jetconformance._calls import (
@@ -27,9 +28,6 @@ from jetconformance._calls import (
 from jetconformance._registry import Check, CheckFunction, check
 from jetconformance._target import (
     CALL_TIMEOUT,
-    HEALTH_SERVICES,
-    SECRET_HEADER,
-    SERVICE_NAME,
     CheckFailed,
     CheckSkipped,
     Failures,
@@ -385,7 +383,7 @@ async def secret(target: Target) -> str:
         stub = actions_pb2_grpc.ActionServiceStub(channel)
         for given, metadata in (
             ("without the secret", ()),
-            ("with a wrong secret", ((SECRET_HEADER, target.secret + "-wrong"),)),
+            ("with a wrong secret", ((SECRET_METADATA, target.secret + "-wrong"),)),
         ):
             for method, send in calls:
                 try:

@@ -9,6 +9,7 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from jetactions.contract import HEALTH_SERVICES
 from jetactions.v1 import actions_pb2
 from jetbridge.convert import fill_struct, from_value
 from jetconformance._calls import (
@@ -22,7 +23,7 @@ from jetconformance._calls import (
     passed_deadline_verdict,
 )
 from jetconformance._registry import Check, CheckFunction, check
-from jetconformance._target import CALL_TIMEOUT, HEALTH_SERVICES, CheckFailed, Target, expect
+from jetconformance._target import CALL_TIMEOUT, CheckFailed, Target, expect
 from jetconformance.shop import spec
 
 

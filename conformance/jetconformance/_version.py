@@ -1,0 +1,5 @@
+"""The installed jetconformance distribution's version: pyproject.toml is its one source."""
+
+import importlib.metadata
+
+__version__ = importlib.metadata.version("jetconformance")
