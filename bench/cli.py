@@ -16,11 +16,13 @@ from bench.harness import (
     BENCH,
     OUT,
     VENV_BIN,
+    GrpcTarget,
     HttpTarget,
     MachineLoad,
     Proc,
     Processes,
     Runner,
+    Target,
     free_port,
     wait_port,
 )
@@ -33,6 +35,7 @@ from bench.stack import (
     JSON_TYPE,
     MAILED,
     SHOP,
+    SYNC_PARAMS,
     Setup,
     check_answer,
     make_auth,
@@ -45,8 +48,9 @@ def profiles(setup: Setup, runner: Runner, results: Results, py_spy: Path, secon
     """Profile what the unmet targets depend on, under the same load."""
     unmet = {check.key for check in results.checks if check.met is False}
     headers = setup.auth.bearer_headers()
-    plans: list[tuple[str, HttpTarget, list[Proc]]] = []
+    plans: list[tuple[str, Target, list[Proc]]] = []
     bridge, bridge_url = setup.started["bridge"]
+    target: Target
     if unmet & {"s1-c32", "s1-c1", "s2", "floor-bridge", "floor-sdk-async"}:
         target = HttpTarget("bridge", bridge_url, EXECUTE, headers, (bridge, setup.shop))
         plans.append(("execute_action through the bridge", target, [bridge, setup.shop]))
@@ -54,6 +58,10 @@ def profiles(setup: Setup, runner: Runner, results: Results, py_spy: Path, secon
             peer, peer_url = setup.started["reference"]
             target = HttpTarget("reference", peer_url, EXECUTE, headers, (peer,))
             plans.append(("execute_action on the reference", target, [peer]))
+    if unmet & {"floor-sdk-sync"}:
+        shop = f"127.0.0.1:{setup.shop_port}"
+        target = GrpcTarget("sdk-sync", shop, SYNC_PARAMS, (setup.shop,))
+        plans.append(("ExecuteAction of a sync handler on the SDK", target, [setup.shop]))
     if unmet & {"inprocess-c1"}:
         inproc, inproc_url = setup.started["in-process"]
         target = HttpTarget("in-process", inproc_url, EXECUTE, headers, (inproc,))
