@@ -103,6 +103,32 @@ def _analysis_sections() -> dict[str, str]:
     return sections
 
 
+_FIGURE = re.compile(r"\{\{(cpu|rps|p50|ratio) ([^ }]+)(?: (\d+))?(?: ([^ }]+))?\}\}")
+
+
+def figures(text: str, results: Results) -> str:
+    """bench/analysis.md's `{{...}}` figures, from this run: `{{cpu TARGET CONC PROCESS}}`
+    (CPU µs/request), `{{rps TARGET CONC}}`, `{{p50 TARGET CONC}}` (ms), `{{ratio KEY}}`; "?"
+    when the run did not measure it."""
+
+    def figure(match: re.Match[str]) -> str:
+        kind, name, connections, process = match.groups()
+        if kind == "ratio":
+            check = next((c for c in results.checks if c.key == name), None)
+            return _ratio(check) if check is not None else "?"
+        samples = results.samples.get((name, int(connections or 32)), [])
+        if not samples:
+            return "?"
+        if kind == "cpu":
+            value = _cpu(samples).get(process or name)
+            return "?" if value is None else f"{value:.0f} µs"
+        if kind == "rps":
+            return f"{_median([s.rps for s in samples]):,.0f} requests/s"
+        return f"{_median([s.p50_us for s in samples]) / 1000:.3f} ms"
+
+    return _FIGURE.sub(figure, text)
+
+
 def markdown(results: Results, command: str) -> str:
     """bench/RESULTS.md."""
     options = results.options
@@ -194,12 +220,18 @@ def markdown(results: Results, command: str) -> str:
     unmet = [check for check in results.checks if check.met is False]
     sections = _analysis_sections()
     if "optimisations" in sections:
-        out += ["", "## Optimisations made and tried", "", sections["optimisations"]]
+        out += [
+            "",
+            "## Optimisations made and tried",
+            "",
+            figures(sections["optimisations"], results),
+        ]
     if unmet:
         out += ["", "## Why the unmet targets are unmet, and what would move them", ""]
         for check in unmet:
             out += [f"### Scenario {check.scenario}: {check.what}", ""]
-            out.append(sections.get(check.key, "_No analysis written for this target yet._") + "\n")
+            section = sections.get(check.key, "_No analysis written for this target yet._")
+            out.append(figures(section, results) + "\n")
     if results.profiles:
         out += [
             "",

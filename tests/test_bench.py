@@ -104,6 +104,11 @@ def test_report_of_a_run_shows_targets_ratios_and_commands(tmp_path: Path) -> No
     # An unmet target shows its analysis from bench/analysis.md (or says it has none).
     assert "### Scenario floors: cpu" in text
     assert "a over b" in report.table(results)
+    # The analysis quotes this run's figures, not numbers typed in by hand.
+    quoted = report.figures(
+        "{{cpu a 32 x}}, {{rps b}}, {{p50 a 32}}, {{ratio k1}}, {{rps zz}}", results
+    )
+    assert quoted == "115 µs, 100 requests/s, 1.000 ms, 2.50×, ?"
 
 
 @pytest.fixture
