@@ -154,11 +154,12 @@ def parser() -> argparse.ArgumentParser:
         prog="bench/run",
         description="The bridge side by side with the reference jet-bridge and its floors.",
     )
-    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds per scenario")
+    # 4 rounds of 3 s and 1.5 s warm-ups keep the whole run within ~15 minutes on 2 cores.
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds per scenario")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of one round")
-    parser.add_argument("--warmup", type=float, default=2.0, help="warm-up per target, s")
+    parser.add_argument("--warmup", type=float, default=1.5, help="warm-up per target, s")
     parser.add_argument("--memory-requests", type=int, default=100_000)
-    parser.add_argument("--memory-seconds", type=float, default=60.0)
+    parser.add_argument("--memory-seconds", type=float, default=40.0)
     parser.add_argument("--no-profile", action="store_true", help="skip py-spy profiles")
     parser.add_argument(
         "--quick", action="store_true", help="2 short rounds, small memory run (smoke test)"
