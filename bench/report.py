@@ -7,7 +7,7 @@ import statistics
 from collections.abc import Sequence
 
 from bench import harness
-from bench.harness import BENCH, PEER_PACKAGE, Sample
+from bench.harness import BENCH, PEER_PACKAGE, PEER_UVLOOP, Sample
 from bench.model import Check, Results
 
 ANALYSIS = BENCH / "analysis.md"
@@ -158,7 +158,8 @@ def markdown(results: Results, command: str) -> str:
         " reported).",
         "- Versions: "
         + ", ".join(f"{name} {version}" for name, version in versions.items())
-        + f", reference `{PEER_PACKAGE}` (tornado 5.1.1) in bench/.peer-venv.",
+        + f", reference `{PEER_PACKAGE}` (tornado 5.1.1, with `{PEER_UVLOOP}` for the runs on "
+        "uvloop) in bench/.peer-venv.",
         *[f"- Note: {note}" for note in results.notes],
         "",
         "## Targets",

@@ -1,19 +1,23 @@
 """The bridge in front of the Go example shop against the reference (issue 14).
 
 The Go shop costs a few tens of µs per call, so the bridge is the busiest process: this is the
-bridge's own throughput against the reference's, with one worker and with `--workers 2`.
+bridge's own throughput against the reference's, with one worker and with `--workers 2`. Both
+sides run on uvloop: the bridge does by default, the reference here with PEER_UVLOOP=1.
 """
 
 from __future__ import annotations
 
-from bench.harness import HttpTarget, Runner, Target, timed
+from bench.harness import HttpTarget, Proc, Runner, Target, free_port, timed
 from bench.model import Options, Results, info_check, p50, ratio_check, rps
 from bench.stack import EXECUTE, MAILED, Setup, check_answer, supports
 
-WHAT_C32 = "execute_action, concurrency 32: throughput, bridge in front of the Go shop / reference"
+WHAT_C32 = (
+    "execute_action, concurrency 32: throughput, bridge in front of the Go shop / reference, "
+    "both on uvloop"
+)
 WHAT_WORKERS = (
     "execute_action, concurrency 32: throughput, bridge --workers 2 in front of the Go shop "
-    "/ reference"
+    "/ reference, both on uvloop"
 )
 
 
@@ -29,10 +33,13 @@ def run(setup: Setup, runner: Runner, results: Results, options: Options) -> Non
     bridge, bridge_url = setup.bridge("bridge-go", service)
     setup.ready("bridge-go", headers, lambda body: len(body) == 5)
     check_answer(bridge_url, headers, MAILED)
-    peer, peer_url = setup.started["reference"]
+    peer, peer_url = _reference_on_uvloop(setup)
+    plain, plain_url = setup.started["reference"]
     targets: list[Target] = [
         HttpTarget("go-bridge", bridge_url, EXECUTE, headers, (bridge, go_shop)),
         HttpTarget("go-reference", peer_url, EXECUTE, headers, (peer,)),
+        # The reference as it ships (asyncio's own loop), for comparison.
+        HttpTarget("go-reference-asyncio", plain_url, EXECUTE, headers, (plain,)),
     ]
     workers = supports("--workers")
     two = None
@@ -45,7 +52,7 @@ def run(setup: Setup, runner: Runner, results: Results, options: Options) -> Non
         samples = runner.rounds(targets, 32, options.rounds, options.seconds, options.warmup)
     results.add(samples, 32)
     with timed("go: the bridge in front of the Go shop vs the reference, concurrency 1"):
-        samples = runner.rounds(targets[:2], 1, options.rounds, options.seconds, options.warmup)
+        samples = runner.rounds(targets[:3], 1, options.rounds, options.seconds, options.warmup)
     results.add(samples, 1)
     ratio_check(
         results,
@@ -79,9 +86,35 @@ def run(setup: Setup, runner: Runner, results: Results, options: Options) -> Non
         results,
         "go-c1",
         "go",
-        "execute_action, concurrency 1: p50 latency, bridge in front of the Go shop / reference",
+        "execute_action, concurrency 1: p50 latency, bridge in front of the Go shop / reference "
+        "on uvloop",
         ("go-bridge", 1),
         ("go-reference", 1),
         p50,
         "ms",
     )
+    info_check(
+        results,
+        "go-c32-asyncio",
+        "go",
+        "execute_action, concurrency 32: throughput, bridge in front of the Go shop / reference "
+        "on asyncio's loop (as it ships)",
+        ("go-bridge", 32),
+        ("go-reference-asyncio", 32),
+        rps,
+        "req/s",
+    )
+    peer.stop()
+
+
+def _reference_on_uvloop(setup: Setup) -> tuple[Proc, str]:
+    plain, _url = setup.started["reference"]
+    port = free_port()
+    env = {**plain.env, "PORT": str(port), "PEER_UVLOOP": "1"}
+    peer = setup.procs.start("reference-uvloop", plain.argv, env)
+    url = f"http://127.0.0.1:{port}/api/messages/"
+    setup.started["reference-uvloop"] = (peer, url)
+    headers = setup.auth.bearer_headers()
+    setup.ready("reference-uvloop", headers, lambda body: len(body) == 2)
+    check_answer(url, headers, {"result": True})
+    return peer, url
