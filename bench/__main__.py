@@ -1,5 +1,5 @@
-"""`python -m bench`: see bench/scenarios.py."""
+"""`python -m bench`: see bench/cli.py."""
 
-from bench.scenarios import main
+from bench.cli import main
 
 main()

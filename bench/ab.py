@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench import harness
 from bench.harness import ROOT, VENV_BIN, HttpTarget, Processes, Runner, free_port, wait_http
-from bench.scenarios import ACTION_LIST, EXECUTE, make_auth
+from bench.stack import ACTION_LIST, EXECUTE, make_auth
 
 
 def _bridge_argv(package_parent: Path, port: int, shop_port: int) -> list[str]:

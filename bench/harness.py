@@ -33,6 +33,8 @@ OUT = BENCH / ".out"
 PEER_VENV = BENCH / ".peer-venv"
 TOOLS_VENV = BENCH / ".tools-venv"
 PEER_PACKAGE = "jet-bridge==1.12.13"
+PEER_UVLOOP = "uvloop==0.23.0"
+"""Beside the reference, so that it can run on uvloop too (PEER_UVLOOP=1, bench/peer_server.py)."""
 PROFILER_PACKAGE = "py-spy==0.4.3"
 VENV_BIN = Path(sys.executable).parent
 
@@ -67,24 +69,25 @@ def ensure_wrk() -> str:
     return found
 
 
-def _venv(path: Path, package: str) -> Path:
-    """A venv at `path` with `package` installed (once; a stamp file remembers it)."""
+def _venv(path: Path, *packages: str) -> Path:
+    """A venv at `path` with `packages` installed (once; a stamp file remembers them)."""
     stamp = path / ".installed"
-    if not stamp.exists() or stamp.read_text() != package:
-        log(f"installing {package} into {path.relative_to(ROOT)}")
+    wanted = " ".join(packages)
+    if not stamp.exists() or stamp.read_text() != wanted:
+        log(f"installing {wanted} into {path.relative_to(ROOT)}")
         if not (path / "bin" / "python").exists():
             base = getattr(sys, "_base_executable", sys.executable)
             subprocess.run([base, "-m", "venv", str(path)], check=True)
         pip = [str(path / "bin" / "python"), "-m", "pip", "install", "--quiet"]
         subprocess.run([*pip, "--upgrade", "pip"], check=True)
-        subprocess.run([*pip, package], check=True)
-        stamp.write_text(package)
+        subprocess.run([*pip, *packages], check=True)
+        stamp.write_text(wanted)
     return path / "bin"
 
 
 def ensure_peer() -> Path:
     """The reference jet-bridge's Python, in its own venv."""
-    return _venv(PEER_VENV, PEER_PACKAGE) / "python"
+    return _venv(PEER_VENV, PEER_PACKAGE, PEER_UVLOOP) / "python"
 
 
 def ensure_profiler() -> Path | None:

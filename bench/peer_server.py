@@ -69,6 +69,16 @@ messages.add_handler(messages.GET_ACTION_LIST, get_action_list)
 messages.add_handler(messages.EXECUTE_ACTION, execute_action)
 messages.add_handler(messages.GET_FIELD_OPTIONS, get_field_options)
 
+if os.environ.get("PEER_UVLOOP") == "1":
+    # The reference on uvloop (tornado 5 runs on asyncio's loop, whichever it is), so that a
+    # comparison can run both sides on it.
+    import asyncio
+
+    import uvloop
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    asyncio.set_event_loop(uvloop.new_event_loop())
+
 from jet_bridge.__main__ import main  # type: ignore[import-not-found]  # noqa: E402
 
 main()

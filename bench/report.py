@@ -5,13 +5,10 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from bench import harness
-from bench.harness import BENCH, PEER_PACKAGE, Sample
-
-if TYPE_CHECKING:
-    from bench.scenarios import Check, Results
+from bench.harness import BENCH, PEER_PACKAGE, PEER_UVLOOP, Sample
+from bench.model import Check, Results
 
 ANALYSIS = BENCH / "analysis.md"
 
@@ -106,6 +103,32 @@ def _analysis_sections() -> dict[str, str]:
     return sections
 
 
+_FIGURE = re.compile(r"\{\{(cpu|rps|p50|ratio) ([^ }]+)(?: (\d+))?(?: ([^ }]+))?\}\}")
+
+
+def figures(text: str, results: Results) -> str:
+    """bench/analysis.md's `{{...}}` figures, from this run: `{{cpu TARGET CONC PROCESS}}`
+    (CPU µs/request), `{{rps TARGET CONC}}`, `{{p50 TARGET CONC}}` (ms), `{{ratio KEY}}`; "?"
+    when the run did not measure it."""
+
+    def figure(match: re.Match[str]) -> str:
+        kind, name, connections, process = match.groups()
+        if kind == "ratio":
+            check = next((c for c in results.checks if c.key == name), None)
+            return _ratio(check) if check is not None else "?"
+        samples = results.samples.get((name, int(connections or 32)), [])
+        if not samples:
+            return "?"
+        if kind == "cpu":
+            value = _cpu(samples).get(process or name)
+            return "?" if value is None else f"{value:.0f} µs"
+        if kind == "rps":
+            return f"{_median([s.rps for s in samples]):,.0f} requests/s"
+        return f"{_median([s.p50_us for s in samples]) / 1000:.3f} ms"
+
+    return _FIGURE.sub(figure, text)
+
+
 def markdown(results: Results, command: str) -> str:
     """bench/RESULTS.md."""
     options = results.options
@@ -116,8 +139,8 @@ def markdown(results: Results, command: str) -> str:
     out = [
         "# Benchmark results",
         "",
-        "Written by `bench/run` (see bench/scenarios.py); do not edit by hand. The analysis of "
-        "unmet targets comes from bench/analysis.md.",
+        "Written by `bench/run` (scenarios in bench/scenarios/); do not edit by hand. The "
+        "analysis of unmet targets comes from bench/analysis.md.",
         "",
         f"- Date: {results.started:%Y-%m-%d %H:%M} UTC; the run took {results.elapsed / 60:.1f} "
         "minutes.",
@@ -135,7 +158,8 @@ def markdown(results: Results, command: str) -> str:
         " reported).",
         "- Versions: "
         + ", ".join(f"{name} {version}" for name, version in versions.items())
-        + f", reference `{PEER_PACKAGE}` (tornado 5.1.1) in bench/.peer-venv.",
+        + f", reference `{PEER_PACKAGE}` (tornado 5.1.1, with `{PEER_UVLOOP}` for the runs on "
+        "uvloop) in bench/.peer-venv.",
         *[f"- Note: {note}" for note in results.notes],
         "",
         "## Targets",
@@ -197,12 +221,18 @@ def markdown(results: Results, command: str) -> str:
     unmet = [check for check in results.checks if check.met is False]
     sections = _analysis_sections()
     if "optimisations" in sections:
-        out += ["", "## Optimisations made and tried", "", sections["optimisations"]]
+        out += [
+            "",
+            "## Optimisations made and tried",
+            "",
+            figures(sections["optimisations"], results),
+        ]
     if unmet:
         out += ["", "## Why the unmet targets are unmet, and what would move them", ""]
         for check in unmet:
             out += [f"### Scenario {check.scenario}: {check.what}", ""]
-            out.append(sections.get(check.key, "_No analysis written for this target yet._") + "\n")
+            section = sections.get(check.key, "_No analysis written for this target yet._")
+            out.append(figures(section, results) + "\n")
     if results.profiles:
         out += [
             "",

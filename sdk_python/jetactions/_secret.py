@@ -19,17 +19,37 @@ ENV_VAR = "JETACTIONS_BRIDGE_SECRET"
 _DENIED = "missing or wrong bridge secret"
 
 
-async def _deny(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+async def deny(request: object, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+    """Ends a call that does not carry the secret."""
     await context.abort(grpc.StatusCode.UNAUTHENTICATED, _DENIED)
+
+
+def carries(secret: bytes, metadata: Any) -> bool:
+    """Whether ``metadata`` carries ``secret`` in ``x-jetbridge-secret``."""
+    for key, value in metadata or ():
+        if key == SECRET_METADATA:
+            given = value.encode() if isinstance(value, str) else bytes(value)
+            # Constant time, so the secret cannot be guessed byte by byte from timings.
+            return hmac.compare_digest(given, secret)
+    return False
+
+
+def checker(secret: str) -> Callable[[Any], bool]:
+    """``carries`` for one secret, for ``CallObserver.servicer`` (the server's own path)."""
+    encoded = secret.encode()
+    return lambda metadata: carries(encoded, metadata)
 
 
 # Every ActionService method is unary-unary, so one refusing handler fits them all; without
 # a deserializer the request stays raw bytes, which is all a refusal needs.
-_DENY_HANDLER: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(_deny)
+_DENY_HANDLER: grpc.RpcMethodHandler[Any, Any] = grpc.unary_unary_rpc_method_handler(deny)
 
 
 class BridgeSecretInterceptor(grpc.aio.ServerInterceptor):
     """Refuses ActionService calls whose ``x-jetbridge-secret`` metadata is not the secret.
+
+    The straightforward form of the check; ``ActionServer`` makes the same check inside
+    ``CallObserver.servicer`` instead (no interceptor: see there), and the tests compare both.
 
     Args:
         secret: The shared secret; never logged.
@@ -57,9 +77,4 @@ class BridgeSecretInterceptor(grpc.aio.ServerInterceptor):
         return await continuation(handler_call_details)
 
     def _allowed(self, metadata: Any) -> bool:
-        for key, value in metadata or ():
-            if key == SECRET_METADATA:
-                given = value.encode() if isinstance(value, str) else bytes(value)
-                # Constant time, so the secret cannot be guessed byte by byte from timings.
-                return hmac.compare_digest(given, self._secret)
-        return False
+        return carries(self._secret, metadata)

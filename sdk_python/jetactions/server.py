@@ -277,18 +277,15 @@ class ActionServer(ActionRegistry):
             ("grpc.max_connection_age_ms", 300_000),
             ("grpc.max_connection_age_grace_ms", 30_000),
         ]
-        # The observer comes first: it also counts the calls the secret check refuses.
-        interceptors: list[grpc.aio.ServerInterceptor] = [
-            CallObserver(
-                actions=self.actions,
-                field_sources=[f"{model}.{field}" for model, field in self.field_option_sources],
-                metrics=metrics,
-                tracing=tracing,
-            )
-        ]
-        if secret:
-            interceptors.append(_secret.BridgeSecretInterceptor(secret))
-        server = grpc.aio.server(interceptors=interceptors, options=options)
+        observer = CallObserver(
+            actions=self.actions,
+            field_sources=[f"{model}.{field}" for model, field in self.field_option_sources],
+            metrics=metrics,
+            tracing=tracing,
+        )
+        # No interceptors: the observer and the secret check wrap the servicer's methods (see
+        # CallObserver), which saves grpc.aio's per-call interceptor chain.
+        server = grpc.aio.server(options=options)
         # Registrations after this point would not be served: make them fail loudly.
         self.freeze(f"server {self.name!r} has started")
         servicer = ActionServicer(
@@ -297,7 +294,11 @@ class ActionServer(ActionRegistry):
             sync_pool=self.sync_pool,
             max_message_bytes=max_message_bytes,
         )
-        actions_pb2_grpc.add_ActionServiceServicer_to_server(servicer, server)
+        # The observer comes first: it also counts the calls the secret check refuses.
+        allowed = _secret.checker(secret) if secret else None
+        actions_pb2_grpc.add_ActionServiceServicer_to_server(
+            observer.servicer(servicer, allowed), server
+        )
         services = [SERVICE_NAME]
         health_servicer = None
         if health:

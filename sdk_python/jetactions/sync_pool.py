@@ -11,12 +11,17 @@ server stopping). The pool is built for that case:
   stuck handler and counts them (``stuck``, for metrics and health) until they return;
 - its threads are daemon threads, so a stopping server ends its process after the grace
   period whatever its handlers are doing.
+
+A call is handed to a thread and back with one event loop future that the worker resolves
+through ``call_soon_threadsafe``: the same hand-off as ``loop.run_in_executor`` without its
+``concurrent.futures.Future`` and the chaining of the two futures (tests/test_sdk_fastpaths.py
+compares both).
 """
 
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -39,14 +44,32 @@ class PoolExhausted(Exception):
 
 
 class _Work:
-    __slots__ = ("function", "future", "started", "stuck", "what")
+    __slots__ = ("cancelled", "finished", "function", "future", "loop", "started", "stuck", "what")
 
     def __init__(self, function: Callable[[], Any], what: str) -> None:
         self.function = function
         self.what = what
-        self.future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self.loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[Any] = self.loop.create_future()
         self.started = 0.0
+        """When a worker took it (under the pool's lock); 0 while it waits."""
+        self.cancelled = False
+        """The caller stopped waiting before a worker took it: it never runs."""
+        self.finished = False
         self.stuck = False
+
+
+def _deliver(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    # On the event loop: the caller may have stopped waiting (cancelled) meanwhile.
+    if future.cancelled():
+        return
+    if error is None:
+        future.set_result(result)
+    elif isinstance(error, StopIteration):
+        # A future cannot hold StopIteration (it would end the awaiting coroutine's frame).
+        future.set_exception(RuntimeError(f"sync handler raised StopIteration: {error!r}"))
+    else:
+        future.set_exception(error)
 
 
 class SyncPool:
@@ -98,10 +121,10 @@ class SyncPool:
         work = _Work(function, what)
         self._submit(work)
         try:
-            result: T = await asyncio.wrap_future(work.future)
+            result: T = await work.future
             return result
         except asyncio.CancelledError:
-            self._mark_stuck(work)
+            self._stop_waiting(work)
             raise
 
     def _submit(self, work: _Work) -> None:
@@ -125,9 +148,13 @@ class SyncPool:
                 target=self._serve, name=f"jetactions-{self._name}-{number}", daemon=True
             ).start()
 
-    def _mark_stuck(self, work: _Work) -> None:
+    def _stop_waiting(self, work: _Work) -> None:
+        """The caller is gone: a call not yet taken never runs; a running one is stuck."""
         with self._lock:
-            if not work.started or work.future.done() or work.stuck:
+            if not work.started:
+                work.cancelled = True
+                return
+            if work.finished or work.stuck:
                 return
             work.stuck = True
             self._stuck += 1
@@ -144,8 +171,9 @@ class SyncPool:
     def _serve(self) -> None:
         while True:
             work = self._queue.get()
-            work.started = time.monotonic()  # before running: a cancel from now on is stuck
-            ran = work.future.set_running_or_notify_cancel()
+            with self._lock:
+                ran = not work.cancelled
+                work.started = time.monotonic()  # before running: a cancel from now on is stuck
             error: BaseException | None = None
             result: Any = None
             if ran:
@@ -157,6 +185,7 @@ class SyncPool:
             with self._lock:
                 self._busy -= 1
                 self._idle += 1
+                work.finished = True
                 was_stuck = work.stuck
                 if was_stuck:
                     self._stuck -= 1
@@ -166,10 +195,8 @@ class SyncPool:
                     work.what,
                     time.monotonic() - work.started,
                 )
-            if not ran:
-                continue
-            if error is not None:
-                work.future.set_exception(error)
-            else:
-                work.future.set_result(result)
+            if ran and not work.loop.is_closed():
+                # The loop may close meanwhile (a stuck handler outliving its server).
+                with contextlib.suppress(RuntimeError):
+                    work.loop.call_soon_threadsafe(_deliver, work.future, result, error)
             del work, result, error  # drop references while idle
