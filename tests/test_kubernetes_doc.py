@@ -138,9 +138,9 @@ async def test_the_bridge_probes_answer(
 
 def test_the_sizing_quotes_bench_results() -> None:
     results = (ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8")
-    for quoted in ("bridge 279", "bridge-1svc 62", "shop 314", "69.1", "0.96"):
+    for quoted in ("bridge 610", "bridge-1svc 150", "shop 563", "70.5 MiB", "105,953", "1.01×"):
         assert quoted in results, quoted
-    for figure in ("279 µs", "62 µs", "314 µs", "69 MiB", "0.96×"):
+    for figure in ("610 µs", "150 µs", "563 µs", "70.5 MiB", "105,953", "1.01×"):
         assert figure in DOC, figure
 
 
