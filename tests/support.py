@@ -12,10 +12,13 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
+import grpc
+
+from jetactions.v1 import actions_pb2_grpc
 
 READY_S = 30.0
 """How long a bridge may take to start and discover (generous: CI machines are shared)."""
@@ -65,3 +68,16 @@ async def until_ready(
     except TimeoutError:
         message = f"the bridge at {url} was not ready within {within:g} s:\n{output()}"
         raise TimeoutError(message) from None
+
+
+@contextlib.asynccontextmanager
+async def action_service(servicer: actions_pb2_grpc.ActionServiceServicer) -> AsyncIterator[str]:
+    """Serve `servicer` (a hand-written ActionService) on a loopback port; yields its address."""
+    server = grpc.aio.server()
+    actions_pb2_grpc.add_ActionServiceServicer_to_server(servicer, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        await server.stop(None)

@@ -38,6 +38,7 @@ from jetbridge.cli import check_auth
 from jetbridge.config import ConfigError, ServiceConfig, Settings, load_settings
 from jetbridge.credentials import parse_authorization
 from tests.conftest import Bridge, BridgeFactory, Reply, free_port
+from tests.support import action_service
 
 PROJECT = "shop"
 PROJECT_TOKEN_SETTING = "project-token-setting-0001"
@@ -163,13 +164,9 @@ class ActionServer:
 
 @pytest.fixture
 async def action_server() -> AsyncIterator[ActionServer]:
-    server = grpc.aio.server()
     recorder = Recorder()
-    actions_pb2_grpc.add_ActionServiceServicer_to_server(recorder, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    yield ActionServer(recorder, ServiceConfig(name="rec", target=f"127.0.0.1:{port}", timeout=5))
-    await server.stop(None)
+    async with action_service(recorder) as address:
+        yield ActionServer(recorder, ServiceConfig(name="rec", target=address, timeout=5))
 
 
 @dataclass

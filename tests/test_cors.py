@@ -12,6 +12,7 @@ from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.config import ConfigError, ServiceConfig, load_settings
 from jetbridge.cors import ALLOW_HEADERS, ALLOW_METHODS, EXPOSE_HEADERS
 from tests.conftest import Bridge, BridgeFactory, Reply
+from tests.support import action_service
 
 JET = "https://app.jetadmin.io"
 JSON = "application/json"
@@ -68,12 +69,8 @@ class Exporter(actions_pb2_grpc.ActionServiceServicer):
 
 @pytest.fixture
 async def exporter() -> AsyncIterator[ServiceConfig]:
-    server = grpc.aio.server()
-    actions_pb2_grpc.add_ActionServiceServicer_to_server(Exporter(), server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    yield ServiceConfig(name="exporter", target=f"127.0.0.1:{port}", timeout=5)
-    await server.stop(None)
+    async with action_service(Exporter()) as address:
+        yield ServiceConfig(name="exporter", target=address, timeout=5)
 
 
 @pytest.fixture

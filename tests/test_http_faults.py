@@ -21,7 +21,6 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 import orjson
 import pytest
 from aiohttp import web
@@ -38,6 +37,7 @@ from tests.conftest import (
     service,
     without_request_id,
 )
+from tests.support import action_service
 from tests.test_discovery import eventually
 
 Spawn = Callable[..., ActionServerProcess]
@@ -940,13 +940,9 @@ SCRIPT = {
 
 @pytest.fixture
 async def scripted(make_bridge: BridgeFactory) -> AsyncIterator[Bridge]:
-    server = grpc.aio.server()
-    actions_pb2_grpc.add_ActionServiceServicer_to_server(Scripted(SCRIPT), server)
-    port = server.add_insecure_port(f"{HOST}:0")
-    await server.start()
-    # No name configured: the bridge uses the one the server declares.
-    yield await make_bridge(ServiceConfig(target=f"{HOST}:{port}"))
-    await server.stop(None)
+    async with action_service(Scripted(SCRIPT)) as address:
+        # No name configured: the bridge uses the one the server declares.
+        yield await make_bridge(ServiceConfig(target=address))
 
 
 async def test_an_answer_with_no_outcome_is_a_502_naming_the_server(scripted: Bridge) -> None:

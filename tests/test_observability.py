@@ -44,7 +44,7 @@ from jetbridge.request_id import request_id
 from tests.conftest import LOGS, ROOT, free_port
 from tests.otlp import Receiver as OtlpReceiver
 from tests.otlp import otlp_receiver, span_attributes
-from tests.support import until_ready
+from tests.support import action_service, until_ready
 
 PROJECT = "shop"
 PROJECT_TOKEN = "project-token-setting-0001"
@@ -103,13 +103,9 @@ class ActionServer:
 
 @pytest.fixture
 async def action_server() -> AsyncIterator[ActionServer]:
-    server = grpc.aio.server()
     recorder = Recorder()
-    actions_pb2_grpc.add_ActionServiceServicer_to_server(recorder, server)
-    port = server.add_insecure_port("127.0.0.1:0")
-    await server.start()
-    yield ActionServer(recorder, f"127.0.0.1:{port}")
-    await server.stop(None)
+    async with action_service(recorder) as address:
+        yield ActionServer(recorder, address)
 
 
 # ---------------------------------------------------------------- the bridge process
