@@ -28,7 +28,7 @@ import grpc  # noqa: E402
 import uvloop  # noqa: E402
 
 from jetactions.v1 import actions_pb2  # noqa: E402
-from jetbridge.config import ServiceConfig, Settings  # noqa: E402
+from jetbridge.config import Calls, Limits, ServiceConfig  # noqa: E402
 from jetbridge.messages import execute_request  # noqa: E402
 from jetbridge.services import Service  # noqa: E402
 
@@ -41,7 +41,7 @@ def _percentile(ordered: Sequence[float], pct: float) -> float:
 
 
 async def run(target: str, concurrency: int, seconds: float, params: dict[str, Any]) -> None:
-    service = Service(ServiceConfig(name="bench", target=target, timeout=10.0), Settings())
+    service = Service(ServiceConfig(name="bench", target=target, timeout=10.0), Calls(), Limits())
     request = execute_request(params)
     request.caller.CopyFrom(actions_pb2.Caller(auth_method=actions_pb2.AUTH_METHOD_BEARER))
     stub = service.stub

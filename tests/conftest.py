@@ -292,7 +292,7 @@ async def make_bridge() -> AsyncIterator[BridgeFactory]:
             "retry_max_interval": 0.5,
         }
         options.update(settings)
-        server = BridgeTestServer(Settings(services=services, **options))
+        server = BridgeTestServer(Settings.from_keys(options, services))
         await server.start_server()
         bridge = Bridge(server, aiohttp.ClientSession())
         running.append(bridge)

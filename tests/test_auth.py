@@ -35,7 +35,7 @@ from google.protobuf.json_format import MessageToDict
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.auth import Authenticator, caller_from_claims, default_verify_key_pem
 from jetbridge.cli import check_auth
-from jetbridge.config import ConfigError, ServiceConfig, Settings, load_settings
+from jetbridge.config import Auth, ConfigError, ServiceConfig, load_settings
 from jetbridge.credentials import parse_authorization
 from tests.conftest import Bridge, BridgeFactory, Reply, free_port
 from tests.support import action_service
@@ -402,7 +402,7 @@ async def test_jwt_needs_project_configured(auth_bridge: AuthBridge, keys: Keys)
 
 
 def test_default_key_is_jet_admins() -> None:
-    default = Authenticator(Settings(project=PROJECT)).verify_key
+    default = Authenticator(Auth(project=PROJECT)).verify_key
     assert default.key_size == 4096
     assert default_verify_key_pem().startswith("-----BEGIN PUBLIC KEY-----")
     if SHARED_KEY.exists():  # the copy shipped in the package is the one PROTOCOL.md names
@@ -637,7 +637,7 @@ async def test_disable_auth_accepts_anything(
 
 
 def test_caller_reads_scalar_and_object_claim_forms() -> None:
-    settings = Settings(project="fallback", environment="fallback-env")
+    settings = Auth(project="fallback", environment="fallback-env")
     scalar = caller_from_claims({"user": 42, "project": "p", "environment": "e"}, settings)
     assert (scalar.user_id, scalar.user_email, scalar.project, scalar.environment) == (
         "42",
@@ -685,10 +685,14 @@ def test_auth_settings_from_the_environment(keys: Keys, tmp_path: Path) -> None:
             "JETBRIDGE_FORWARD_TOKEN": "yes",
         }
     )
-    assert settings.bearer_auth_key == ("bearer-one", "bearer-two")
-    assert settings.api_base_url == "http://127.0.0.1:9/api"
-    assert (settings.jwt_leeway, settings.auth_cache_ttl, settings.forward_token) == (0, 0, True)
-    assert Authenticator(settings).verify_key.public_numbers() == (
+    assert settings.auth.bearer_keys == ("bearer-one", "bearer-two")
+    assert settings.auth.api_base_url == "http://127.0.0.1:9/api"
+    assert (settings.auth.jwt_leeway, settings.auth.cache_ttl, settings.auth.forward_token) == (
+        0,
+        0,
+        True,
+    )
+    assert Authenticator(settings.auth).verify_key.public_numbers() == (
         keys.trusted.public_key().public_numbers()
     )
     assert "t0ken" not in repr(settings)
@@ -696,7 +700,7 @@ def test_auth_settings_from_the_environment(keys: Keys, tmp_path: Path) -> None:
     path = tmp_path / "key.pem"
     path.write_text(keys.public_pem)
     from_file = load_settings(environ={**base, "JWT_VERIFY_KEY": str(path)})
-    assert from_file.jwt_verify_key.strip() == keys.public_pem.strip()
+    assert from_file.auth.jwt_verify_key.strip() == keys.public_pem.strip()
 
 
 @pytest.mark.parametrize(
@@ -750,14 +754,14 @@ def test_serve_refuses_to_start_without_authentication() -> None:
 
 def test_check_auth_logs_methods_and_warnings(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
-    check_auth(Settings(project="shop", token="t", bearer_auth_key=("short",)))
+    check_auth(Auth(project="shop", token="t", bearer_keys=("short",)))
     assert "authentication: JWT, Token, ProjectToken, Bearer" in caplog.text
     assert "shorter than 16 characters" in caplog.text
     assert "short" not in caplog.text.replace("shorter", "")
-    check_auth(Settings(disable_auth=True))
+    check_auth(Auth(disabled=True))
     assert "authentication is DISABLED" in caplog.text
     with pytest.raises(SystemExit) as refused:
-        check_auth(Settings())
+        check_auth(Auth())
     assert refused.value.code == 2
 
 

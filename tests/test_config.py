@@ -6,7 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from jetbridge.config import ConfigError, ServiceConfig, Settings, load_settings
+from jetbridge.config import (
+    ConfigError,
+    Cors,
+    Observability,
+    ServiceConfig,
+    Settings,
+    load_settings,
+)
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -23,7 +30,11 @@ def test_services_from_flags_with_and_without_names() -> None:
         ServiceConfig(name="", target="127.0.0.1:50051", timeout=10.0),
         ServiceConfig(name="billing", target="billing.internal:50051", timeout=10.0),
     )
-    assert (settings.address, settings.port, settings.disable_auth) == ("0.0.0.0", 8888, False)
+    assert (settings.http.address, settings.http.port, settings.auth.disabled) == (
+        "0.0.0.0",
+        8888,
+        False,
+    )
 
 
 def test_precedence_is_flags_then_environment_then_file(tmp_path: Path) -> None:
@@ -48,9 +59,9 @@ secret = "s3cret"
     settings = load_settings(
         {"port": 9000}, environ={"PORT": "8000", "JETBRIDGE_CALL_TIMEOUT": "3"}, config_file=config
     )
-    assert settings.port == 9000
-    assert settings.call_timeout == 3.0
-    assert settings.log_level == "DEBUG"
+    assert settings.http.port == 9000
+    assert settings.calls.timeout == 3.0
+    assert settings.observability.log_level == "DEBUG"
     assert settings.service("shop").timeout == 3.0
     assert settings.service("billing").timeout == 2.5
     assert settings.service("billing").secret == "s3cret"
@@ -72,9 +83,9 @@ def test_environment_alone_configures_everything(tmp_path: Path) -> None:
         ("billing", "10.0.0.1:1,10.0.0.2:1"),
         ("", "127.0.0.1:3"),
     ]
-    assert settings.port == 7001
-    assert settings.disable_auth is True
-    assert settings.address == "127.0.0.1"
+    assert settings.http.port == 7001
+    assert settings.auth.disabled is True
+    assert settings.http.address == "127.0.0.1"
 
 
 @pytest.mark.parametrize(
@@ -143,15 +154,23 @@ def test_every_problem_is_reported_at_once_under_the_name_the_user_wrote(tmp_pat
 
 def test_settings_built_in_code_are_validated_like_loaded_ones() -> None:
     with pytest.raises(ConfigError) as error:
-        Settings(port=0, allow_origin=("ftp://x",), services=(ServiceConfig(target="x:1"),))
+        Settings.from_keys(
+            {"port": 0, "allow_origin": ("ftp://x",)}, (ServiceConfig(target="x:1"),)
+        )
     assert len(error.value.problems) == 2
     with pytest.raises(ConfigError, match="is not HOST:PORT"):
         ServiceConfig(target="nowhere")
     with pytest.raises(ConfigError, match="cert_file and key_file go together"):
         ServiceConfig(target="x:1", cert_file=__file__)
     # Values are normalised the same way too.
-    settings = Settings(log_level="debug", allow_origin=("https://a.example/",))
-    assert (settings.log_level, settings.allow_origin) == ("DEBUG", ("https://a.example",))
+    settings = Settings(
+        observability=Observability(log_level="debug"),
+        cors=Cors(allow_origin=("https://a.example/",)),
+    )
+    assert (settings.observability.log_level, settings.cors.allow_origin) == (
+        "DEBUG",
+        ("https://a.example",),
+    )
 
 
 def test_inprocess_targets_are_checked_for_shape_only() -> None:

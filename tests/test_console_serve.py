@@ -19,13 +19,13 @@ SERVICE = ["127.0.0.1:50051"]
 
 
 def test_console_is_off_by_default_and_on_by_flag_environment_or_file(tmp_path: Path) -> None:
-    assert not load_settings({"services": SERVICE}, environ={}).console
+    assert not load_settings({"services": SERVICE}, environ={}).http.console
     flag = {"services": SERVICE, "console": True, "address": "127.0.0.1", "disable_auth": True}
-    assert load_settings(flag, environ={}).console
-    assert load_settings({"services": SERVICE}, environ={"JETBRIDGE_CONSOLE": "1"}).console
+    assert load_settings(flag, environ={}).http.console
+    assert load_settings({"services": SERVICE}, environ={"JETBRIDGE_CONSOLE": "1"}).http.console
     toml = tmp_path / "bridge.toml"
     toml.write_text('console = true\n[[services]]\nname = "a"\ntarget = "127.0.0.1:1"\n')
-    assert load_settings(environ={}, config_file=toml).console
+    assert load_settings(environ={}, config_file=toml).http.console
     with pytest.raises(ConfigError, match="JETBRIDGE_CONSOLE 'maybe' must be true or false"):
         load_settings({"services": SERVICE}, environ={"JETBRIDGE_CONSOLE": "maybe"})
 
@@ -37,10 +37,10 @@ def test_console_is_refused_on_a_public_address_without_authentication() -> None
     with pytest.raises(ConfigError, match="not a loopback"):
         load_settings({**public, "address": "192.168.1.10"}, environ={})
     for loopback in ("127.0.0.1", "127.0.0.2", "::1", "localhost"):
-        assert load_settings({**public, "address": loopback}, environ={}).console
+        assert load_settings({**public, "address": loopback}, environ={}).http.console
     # With authentication on, any address will do: the page asks for a credential.
     guarded = {"services": SERVICE, "console": True, "bearer_auth_key": "k" * 32}
-    assert load_settings(guarded, environ={}).address == "0.0.0.0"
+    assert load_settings(guarded, environ={}).http.address == "0.0.0.0"
 
 
 def test_serve_stops_with_a_configuration_error() -> None:

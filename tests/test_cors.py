@@ -228,7 +228,7 @@ async def test_cors_headers_can_be_turned_off(
 def test_cors_settings_from_the_environment() -> None:
     base = {"JETBRIDGE_SERVICES": "a=127.0.0.1:1"}
     defaults = load_settings(environ=base)
-    assert (defaults.cors_headers, defaults.allow_origin) == (True, ("*",))
+    assert (defaults.cors.enabled, defaults.cors.allow_origin) == (True, ("*",))
     listed = load_settings(
         environ={
             **base,
@@ -237,9 +237,11 @@ def test_cors_settings_from_the_environment() -> None:
             "JETBRIDGE_CORS_MAX_AGE": "60",
         }
     )
-    assert listed.allow_origin == (JET, "http://localhost:4200")
-    assert (listed.cors_headers, listed.cors_max_age) == (False, 60)
-    assert load_settings(environ={**base, "ALLOW_ORIGIN": "http://a, *"}).allow_origin == ("*",)
+    assert listed.cors.allow_origin == (JET, "http://localhost:4200")
+    assert (listed.cors.enabled, listed.cors.max_age) == (False, 60)
+    assert load_settings(environ={**base, "ALLOW_ORIGIN": "http://a, *"}).cors.allow_origin == (
+        "*",
+    )
     for bad in ("app.jetadmin.io", "https://app.jetadmin.io/path", " , "):
         with pytest.raises(ConfigError, match="ALLOW_ORIGIN"):
             load_settings(environ={**base, "ALLOW_ORIGIN": bad})

@@ -21,6 +21,7 @@ SUBCOMMANDS = ("serve", "check", "actions")
 
 class Row(NamedTuple):
     key: str
+    path: str
     flag: str
     env: str
     default: str
@@ -52,15 +53,16 @@ def readme_rows() -> Iterator[Row]:
         if key_column is None:
             continue
         keys = _ticked(cells[key_column])
+        paths = _ticked(cells[columns["in"]])
         flags = [f.split(" ")[0] for f in _ticked(cells[columns["flag"]]) if f.startswith("--")]
         flags = [f for f in flags if not f.startswith("--no-")]
         envs = [
             e for e in _ticked(cells[columns["environment"]]) if re.fullmatch(r"[A-Z][A-Z0-9_]+", e)
         ]
         default = cells[columns["default"]]
-        assert len(keys) == len(flags) == len(envs), line
-        for key, flag, env in zip(keys, flags, envs, strict=True):
-            yield Row(key, flag, env, default)
+        assert len(keys) == len(paths) == len(flags) == len(envs), line
+        for key, path, flag, env in zip(keys, paths, flags, envs, strict=True):
+            yield Row(key, path, flag, env, default)
 
 
 ROWS = [row for row in readme_rows() if row.key != "services"]
@@ -81,7 +83,7 @@ def _pem(tmp_path: Path) -> str:
 
 def sample(key: str, tmp_path: Path) -> tuple[str, Any]:
     """A valid text value for `key` other than its default, and the value it must become."""
-    default = getattr(Settings(), key)
+    default = config.value_of(Settings(), key)
     special: dict[str, tuple[str, Any]] = {
         "address": ("127.0.0.2", "127.0.0.2"),
         "log_level": ("debug", "DEBUG"),
@@ -100,7 +102,7 @@ def sample(key: str, tmp_path: Path) -> tuple[str, Any]:
         return special[key]
     if key == "jwt_verify_key":
         path = _pem(tmp_path)
-        return path, declared()["jwt_verify_key"].parse(Path(path).read_text())
+        return path, declared()["jwt_verify_key"].setting.parse(Path(path).read_text())
     if isinstance(default, bool):
         return "true", True
     if isinstance(default, int):
@@ -117,8 +119,8 @@ PARTNER = {"cert_file": "key_file", "key_file": "cert_file"}
 
 
 def value_of(settings: Settings, key: str) -> Any:
-    value = getattr(settings, key)
-    service_key = declared()[key].service_key
+    value = config.value_of(settings, key)
+    service_key = declared()[key].setting.service_key
     if service_key:
         # A per-service default must also reach the service.
         assert getattr(settings.services[0], service_key) == value
@@ -128,17 +130,17 @@ def value_of(settings: Settings, key: str) -> Any:
 def test_readme_lists_every_declared_setting_with_its_flag_and_variable() -> None:
     documented = {row.key: row for row in ROWS}
     assert set(documented) == set(declared()), "README's tables and jetbridge.config disagree"
-    for key, setting in declared().items():
+    for key, where in declared().items():
         row = documented[key]
-        assert (row.flag, row.env) == (config.flag_of(key, setting), setting.env), key
+        assert (row.path, row.flag, row.env) == (where.path, config.flag_of(key), where.setting.env)
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[row.key for row in ROWS])
 def test_readme_default_is_the_real_default(row: Row) -> None:
-    default = getattr(Settings(), row.key)
+    default = config.value_of(Settings(), row.key)
     ticked = _ticked(row.default)
     if ticked:
-        assert declared()[row.key].parse(ticked[0]) == default
+        assert declared()[row.key].setting.parse(ticked[0]) == default
     else:  # "none", "empty", "system CAs", "Jet Admin's key"
         assert not default
 
@@ -149,7 +151,7 @@ def test_each_flag_reaches_its_setting(row: Row, command: str, tmp_path: Path) -
     argv = [command, "--service", "x:1"]
     for key in (row.key, *([PARTNER[row.key]] if row.key in PARTNER else [])):
         text, _ = sample(key, tmp_path)
-        flag = config.flag_of(key, declared()[key])
+        flag = config.flag_of(key)
         argv += [flag] if text == "true" else [flag, text]
     args = cli.build_parser().parse_args(argv)
     settings = load_settings(config.flags_from(args), environ={})
@@ -160,7 +162,7 @@ def test_each_flag_reaches_its_setting(row: Row, command: str, tmp_path: Path) -
 def test_each_variable_reaches_its_setting(row: Row, tmp_path: Path) -> None:
     environ = {"JETBRIDGE_SERVICES": "x:1"}
     for key in (row.key, *([PARTNER[row.key]] if row.key in PARTNER else [])):
-        environ[declared()[key].env] = sample(key, tmp_path)[0]
+        environ[declared()[key].setting.env] = sample(key, tmp_path)[0]
     settings = load_settings(environ=environ)
     assert value_of(settings, row.key) == sample(row.key, tmp_path)[1]
 
@@ -179,7 +181,7 @@ def _toml(key: str, text: str, default: Any) -> str:
 def test_each_toml_key_reaches_its_setting(row: Row, tmp_path: Path) -> None:
     lines = []
     for key in (row.key, *([PARTNER[row.key]] if row.key in PARTNER else [])):
-        lines.append(_toml(key, sample(key, tmp_path)[0], getattr(Settings(), key)))
+        lines.append(_toml(key, sample(key, tmp_path)[0], config.value_of(Settings(), key)))
     path = tmp_path / "bridge.toml"
     path.write_text("\n".join([*lines, "[[services]]", 'target = "x:1"', ""]))
     settings = load_settings(environ={}, config_file=path)
@@ -188,4 +190,23 @@ def test_each_toml_key_reaches_its_setting(row: Row, tmp_path: Path) -> None:
 
 def test_boolean_flags_have_a_negative_form() -> None:
     args = cli.build_parser().parse_args(["check", "--service", "x:1", "--no-cors-headers"])
-    assert load_settings(config.flags_from(args), environ={}).cors_headers is False
+    assert load_settings(config.flags_from(args), environ={}).cors.enabled is False
+
+
+def test_readme_settings_in_code_sample_runs() -> None:
+    text = README.read_text()
+    section = text[text.index("In code, settings come in groups") :]
+    sample = re.search(r"```python\n(.*?)```", section, re.S)
+    assert sample is not None
+    namespace: dict[str, Any] = {}
+    exec(sample.group(1), namespace)
+    assert namespace["settings"].limits.max_body_bytes == 2 * 1024 * 1024
+
+
+def test_settings_in_code_are_validated_like_loaded_ones() -> None:
+    with pytest.raises(config.ConfigError) as raised:
+        config.Limits(max_body_bytes=0)
+    assert raised.value.problems == ["max_body_bytes 0 must be positive"]
+    with pytest.raises(config.ConfigError) as raised:
+        Settings.from_keys({"port": "x", "bogus": 1})
+    assert raised.value.problems == ["unknown setting 'bogus'", "port 'x' must be a whole number"]

@@ -37,7 +37,7 @@ from jetbridge import render
 from jetbridge.app import DISCOVERY
 from jetbridge.auth import Authenticator
 from jetbridge.catalog import Catalog, listing_item
-from jetbridge.config import ServiceConfig, Settings
+from jetbridge.config import Auth, ServiceConfig
 from jetbridge.credentials import digest as _digest
 from jetbridge.errors import BridgeError
 from jetbridge.messages import execute_request, field_options_request
@@ -313,13 +313,13 @@ def signing_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def auth_settings(key: rsa.RSAPrivateKey, **changes: Any) -> Settings:
+def auth_settings(key: rsa.RSAPrivateKey, **changes: Any) -> Auth:
     pem = (
         key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    return Settings(project=PROJECT, jwt_verify_key=pem, bearer_auth_key=(BEARER,), **changes)
+    return Auth(project=PROJECT, jwt_verify_key=pem, bearer_keys=(BEARER,), **changes)
 
 
 def token(key: rsa.RSAPrivateKey, **claims: Any) -> str:
@@ -392,7 +392,7 @@ def test_header_cache_answers_like_a_fresh_check(
 
 
 async def test_header_cache_never_outlives_the_jwt(signing_key: rsa.RSAPrivateKey) -> None:
-    auth = Authenticator(auth_settings(signing_key, jwt_leeway=2.0, auth_cache_ttl=3600))
+    auth = Authenticator(auth_settings(signing_key, jwt_leeway=2.0, cache_ttl=3600))
     exp = int(time.time()) + 30
     header = f"JWT {token(signing_key, exp=exp)}"
     assert (await outcome(auth, header))[0] == "caller"
@@ -401,7 +401,7 @@ async def test_header_cache_never_outlives_the_jwt(signing_key: rsa.RSAPrivateKe
 
 
 async def test_header_cache_respects_a_zero_ttl(signing_key: rsa.RSAPrivateKey) -> None:
-    auth = Authenticator(auth_settings(signing_key, auth_cache_ttl=0))
+    auth = Authenticator(auth_settings(signing_key, cache_ttl=0))
     assert (await outcome(auth, f"Bearer {BEARER}"))[0] == "caller"
     assert len(auth._accepted) == 0
 

@@ -29,7 +29,7 @@ from multidict import CIMultiDict
 
 from jetactions import ActionContext, ActionServer
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
-from jetbridge.config import ServiceConfig, Settings
+from jetbridge.config import Limits, ServiceConfig
 from tests.conftest import (
     ActionServerProcess,
     Bridge,
@@ -45,7 +45,7 @@ Spawn = Callable[..., ActionServerProcess]
 HOST = "127.0.0.1"
 JSON_HEADERS = {"Content-Type": "application/json"}
 MiB = 1024 * 1024
-DEFAULT_MAX_BODY = Settings.max_body_bytes  # 1 MiB
+DEFAULT_MAX_BODY = Limits().max_body_bytes  # 1 MiB
 TOO_LARGE = {"detail": "The request body is too large"}
 REFRESH = b'{"name":"execute_action","params":{"name":"refresh_stats"}}'
 

@@ -58,7 +58,7 @@ def sdk_environment() -> set[str]:
 
 def bridge_environment() -> set[str]:
     """Every environment variable the bridge reads."""
-    return {s.env for s in declared().values()} | {CONFIG_ENV, SERVICES_ENV}
+    return {d.setting.env for d in declared().values()} | {CONFIG_ENV, SERVICES_ENV}
 
 
 def serve_flags() -> set[str]:
@@ -78,7 +78,7 @@ def test_the_bridge_container_runs_a_real_command_with_valid_settings() -> None:
     env = environment(bridge)
     settings = load_settings(flags, environ=env)
     assert [s.name for s in settings.services] == ["shop", "billing"]
-    assert settings.port == bridge["ports"][0]["containerPort"]
+    assert settings.http.port == bridge["ports"][0]["containerPort"]
 
 
 def test_every_environment_variable_is_one_that_is_read() -> None:

@@ -38,7 +38,7 @@ from prometheus_client import CollectorRegistry
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge import tracing
 from jetbridge.cli import build_parser
-from jetbridge.config import ConfigError, flags_from, load_settings
+from jetbridge.config import ConfigError, Observability, flags_from, load_settings
 from jetbridge.metrics import Metrics
 from jetbridge.request_id import request_id
 from tests.conftest import LOGS, ROOT, free_port
@@ -655,7 +655,7 @@ def test_no_opentelemetry_import_when_tracing_is_off() -> None:
         "from jetbridge.app import create_app\n"
         "from jetbridge.config import ServiceConfig, Settings\n"
         "service = ServiceConfig(name='s', target='127.0.0.1:1', timeout=1)\n"
-        "create_app(Settings(services=(service,), disable_auth=True, metrics_port=9))\n"
+        "create_app(Settings.from_keys({'disable_auth': True, 'metrics_port': 9}, (service,)))\n"
         "print(sorted(m for m in sys.modules if m.startswith('opentelemetry')))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
@@ -675,10 +675,8 @@ def test_settings_from_toml_environment_and_flags(tmp_path: Path) -> None:
         '[[services]]\nname = "s"\ntarget = "127.0.0.1:1"\n'
     )
     from_file = load_settings(environ={}, config_file=config)
-    assert (from_file.log_format, from_file.access_log, from_file.metrics_port) == (
-        "json",
-        False,
-        9464,
+    assert from_file.observability == Observability(
+        log_format="json", access_log=False, metrics_port=9464
     )
     environ = {
         "JETBRIDGE_SERVICES": "127.0.0.1:1",
@@ -687,19 +685,19 @@ def test_settings_from_toml_environment_and_flags(tmp_path: Path) -> None:
         "JETBRIDGE_METRICS_PORT": "9100",
     }
     from_env = load_settings(environ=environ)
-    assert (from_env.log_format, from_env.access_log, from_env.metrics_port) == (
-        "json",
-        False,
-        9100,
+    assert from_env.observability == Observability(
+        log_format="json", access_log=False, metrics_port=9100
     )
     defaults = load_settings(environ={"JETBRIDGE_SERVICES": "127.0.0.1:1"})
-    assert (defaults.log_format, defaults.access_log, defaults.metrics_port) == ("text", True, 0)
+    assert defaults.observability == Observability()
+    assert (Observability().log_format, Observability().access_log) == ("text", True)
     args = build_parser().parse_args(
         ["serve", "--log-format", "json", "--no-access-log", "--metrics-port", "9200"]
     )
     from_flags = load_settings(flags_from(args), environ={"JETBRIDGE_SERVICES": "127.0.0.1:1"})
-    got = (from_flags.log_format, from_flags.access_log, from_flags.metrics_port)
-    assert got == ("json", False, 9200)
+    assert from_flags.observability == Observability(
+        log_format="json", access_log=False, metrics_port=9200
+    )
     for bad in ({"JETBRIDGE_LOG_FORMAT": "xml"}, {"JETBRIDGE_METRICS_PORT": "70000"}):
         with pytest.raises(ConfigError, match="JETBRIDGE_"):
             load_settings(environ={"JETBRIDGE_SERVICES": "127.0.0.1:1", **bad})

@@ -5,12 +5,17 @@ application of your own:
 
 ```python
 from aiohttp import web
-from jetbridge import ServiceConfig, Settings, create_app
+from jetbridge import Auth, ServiceConfig, Settings, create_app
 
-settings = Settings(services=(ServiceConfig(name="shop", target="127.0.0.1:50051"),),
-                    bearer_auth_key=("a-long-random-key",))
+settings = Settings(
+    services=(ServiceConfig(name="shop", target="127.0.0.1:50051"),),
+    auth=Auth(bearer_keys=("a-long-random-key",)),
+)
 web.run_app(create_app(settings), host="127.0.0.1", port=8888)
 ```
+
+Settings come in groups, each handed to the part of the bridge it configures: `http`, `limits`,
+`calls`, `tls`, `auth`, `cors`, `observability` (README's tables name each one's fields).
 
 The names below load on first use, so that `import jetbridge` imports no gRPC (the command picks
 gRPC's I/O path before grpc loads: `jetbridge._entry`).
@@ -25,12 +30,31 @@ from jetbridge._version import __version__
 
 if TYPE_CHECKING:
     from jetbridge.app import create_app
-    from jetbridge.config import ConfigError, ServiceConfig, Settings, load_settings
+    from jetbridge.config import (
+        HTTP,
+        TLS,
+        Auth,
+        Calls,
+        ConfigError,
+        Cors,
+        Limits,
+        Observability,
+        ServiceConfig,
+        Settings,
+        load_settings,
+    )
     from jetbridge.server import BridgeRunner
 
 __all__ = [
+    "HTTP",
+    "TLS",
+    "Auth",
     "BridgeRunner",
+    "Calls",
     "ConfigError",
+    "Cors",
+    "Limits",
+    "Observability",
     "ServiceConfig",
     "Settings",
     "__version__",
@@ -39,6 +63,9 @@ __all__ = [
 ]
 
 _HOMES = {
+    **dict.fromkeys(
+        ("HTTP", "TLS", "Auth", "Calls", "Cors", "Limits", "Observability"), "jetbridge.config"
+    ),
     "BridgeRunner": "jetbridge.server",
     "ConfigError": "jetbridge.config",
     "ServiceConfig": "jetbridge.config",

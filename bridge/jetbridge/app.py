@@ -49,19 +49,19 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 def create_app(settings: Settings) -> web.Application:
     """The bridge's application; gRPC channels and discovery live as long as it runs."""
-    observer = Observer(settings)
+    observer = Observer(settings.observability, auth_disabled=settings.auth.disabled)
     app = web.Application(
-        client_max_size=settings.max_body_bytes,
+        client_max_size=settings.limits.max_body_bytes,
         # Observing outermost (it sees every answer), then CORS, so that the JSON errors carry
         # its headers too.
-        middlewares=[observer.middleware(), cors_middleware(settings), _errors_as_json],
+        middlewares=[observer.middleware(), cors_middleware(settings.cors), _errors_as_json],
     )
     app[SETTINGS] = settings
-    app[AUTH] = Authenticator(settings)
+    app[AUTH] = Authenticator(settings.auth)
     app.cleanup_ctx.append(app[AUTH].lifespan)
     app.cleanup_ctx.append(_services)
     app.cleanup_ctx.append(observer.lifespan)
-    app.cleanup_ctx.append(metrics.listener(settings))
+    app.cleanup_ctx.append(metrics.listener(settings.observability, settings.http.address))
     app.router.add_post(MESSAGES_PATH, _messages, expect_handler=_expect)
     app.router.add_post(MESSAGES_PATH.rstrip("/"), _messages, expect_handler=_expect)
     app.router.add_route("OPTIONS", MESSAGES_PATH, preflight)
@@ -69,7 +69,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
-    if settings.console:
+    if settings.http.console:
         console.add_routes(app)
     return app
 
@@ -77,10 +77,12 @@ def create_app(settings: Settings) -> web.Application:
 async def _services(app: web.Application) -> AsyncIterator[None]:
     """Channels are created inside the running loop (grpc.aio binds them to it)."""
     settings = app[SETTINGS]
-    services = [Service(c, settings, i) for i, c in enumerate(settings.services)]
-    discovery = Discovery(settings, services)
+    services = [
+        Service(c, settings.calls, settings.limits, i) for i, c in enumerate(settings.services)
+    ]
+    discovery = Discovery(settings.calls, services, metrics.for_settings(settings.observability))
     app[DISCOVERY] = discovery
-    app[ROUTER] = Router(discovery, settings.max_call_timeout)
+    app[ROUTER] = Router(discovery, settings.calls.max_timeout)
     await discovery.start()
     try:
         yield
@@ -178,7 +180,7 @@ async def _expect(request: web.Request) -> web.StreamResponse | None:
         return _refused(request, BridgeError(417, "Only Expect: 100-continue is supported"))
     try:
         await request.app[AUTH].authenticate(request)
-        if (request.content_length or 0) > request.app[SETTINGS].max_body_bytes:
+        if (request.content_length or 0) > request.app[SETTINGS].limits.max_body_bytes:
             raise BridgeError(413, "The request body is too large")
     except BridgeError as error:
         return _refused(request, error)
@@ -189,7 +191,7 @@ async def _expect(request: web.Request) -> web.StreamResponse | None:
 def _refused(request: web.Request, error: BridgeError) -> web.Response:
     _log_error(request, error.status, error.detail)
     response = json_response(error.body(), error.status)
-    response.headers.update(cors_headers(request.app[SETTINGS], request))
+    response.headers.update(cors_headers(request.app[SETTINGS].cors, request))
     response.force_close()  # the body it would have sent must not be read as a request
     return response
 
@@ -215,7 +217,7 @@ async def _receive(request: web.Request) -> bytes:
         # per request would cost ~4 µs.
         return await request.read()
     try:
-        async with asyncio.timeout(request.app[SETTINGS].body_timeout):
+        async with asyncio.timeout(request.app[SETTINGS].limits.body_timeout):
             return await request.read()
     except TimeoutError:
         error = BridgeError(408, "The request body did not arrive in time")
@@ -248,10 +250,10 @@ async def _index(request: web.Request) -> web.Response:
         "services": [{"name": s.name, "state": s.state.value} for s in services],
         "actions": len(discovery.catalog.actions),
     }
-    if settings.console:
+    if settings.http.console:
         body["console_url"] = console.PATH
     warnings = []
-    if settings.disable_auth:
+    if settings.auth.disabled:
         warnings.append(
             "authentication is disabled: anyone who can reach this port can run actions"
         )
@@ -292,7 +294,7 @@ def _public(status: dict[str, object], detailed: bool) -> dict[str, object]:
 
 
 async def _authenticated(request: web.Request) -> bool:
-    if hdrs.AUTHORIZATION not in request.headers and not request.app[SETTINGS].disable_auth:
+    if hdrs.AUTHORIZATION not in request.headers and not request.app[SETTINGS].auth.disabled:
         return False
     try:
         await request.app[AUTH].authenticate(request)

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from jetactions.contract import AUTH_SCHEMES
 from jetactions.v1 import actions_pb2
-from jetbridge.config import Settings
+from jetbridge.config import Auth
 from jetbridge.convert import fill_struct, too_deep
 from jetbridge.credentials import (
     BEARER,
@@ -66,14 +66,14 @@ def default_verify_key_pem() -> str:
     return _DEFAULT_KEY_PEM
 
 
-def configured_methods(settings: Settings) -> list[str]:
+def configured_methods(settings: Auth) -> list[str]:
     """The credential schemes the bridge accepts with `settings`, for logs and the start check."""
     methods = []
     if settings.project:
         methods.append(JWT)
     if settings.token:
         methods += [TOKEN, PROJECT_TOKEN]
-    if settings.bearer_auth_key:
+    if settings.bearer_keys:
         methods.append(BEARER)
     return methods
 
@@ -89,20 +89,20 @@ def _denied(detail: str) -> BridgeError:
 class Authenticator:
     """Turns a request's credentials into the Caller sent to action servers."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Auth) -> None:
         self.settings = settings
         pem = settings.jwt_verify_key or _DEFAULT_KEY_PEM
         key = load_pem_public_key(pem.encode())
         if not isinstance(key, rsa.RSAPublicKey):  # config validation already refuses this
             raise ValueError("JWT_VERIFY_KEY must be an RSA public key")
         self.verify_key = key
-        self._bearer_keys = tuple(bearer.encode() for bearer in settings.bearer_auth_key)
+        self._bearer_keys = tuple(bearer.encode() for bearer in settings.bearer_keys)
         # Verifying with Jet's 4096-bit key costs ~110 µs, as much as the gRPC hop, and the
         # browser sends the same JWT again and again: accepted ones are remembered.
-        self._jwts: TtlCache[actions_pb2.Caller] = TtlCache(settings.auth_cache_size)
+        self._jwts: TtlCache[actions_pb2.Caller] = TtlCache(settings.cache_size)
         # The whole header of an accepted JWT or Bearer credential, by digest: parsing, hashing
         # the token and copying its Caller again cost as much as the rest of a get_action_list.
-        self._accepted: TtlCache[actions_pb2.Caller] = TtlCache(settings.auth_cache_size)
+        self._accepted: TtlCache[actions_pb2.Caller] = TtlCache(settings.cache_size)
         self.jet_tokens = JetTokenChecker(settings)
 
     async def lifespan(self, app: web.Application) -> AsyncIterator[None]:
@@ -115,7 +115,7 @@ class Authenticator:
 
         Requests with the same accepted header share one Caller: read it, never change it.
         """
-        if self.settings.disable_auth:
+        if self.settings.disabled:
             return actions_pb2.Caller()
         header = request.headers.get(hdrs.AUTHORIZATION, "")
         if not header.strip():
@@ -144,7 +144,7 @@ class Authenticator:
         for the cache TTL (keys change only with the settings), a JWT as long as its own cache
         entry (never past `exp`); Jet's tokens are left to JetTokenChecker's cache."""
         if credential.scheme == BEARER:
-            return self.settings.auth_cache_ttl
+            return self.settings.cache_ttl
         if credential.scheme == JWT:
             return self._jwts.ttl(digest(credential.value))
         return 0.0
@@ -174,7 +174,7 @@ class Authenticator:
                 expires_in = float(claims["exp"]) + self.settings.jwt_leeway - time.time()
             except (ValueError, TypeError, OverflowError):
                 raise _unauthenticated("The JWT's claims are too large or too deep") from None
-            self._jwts.put(key, accepted, min(expires_in, self.settings.auth_cache_ttl))
+            self._jwts.put(key, accepted, min(expires_in, self.settings.cache_ttl))
         caller = actions_pb2.Caller()
         caller.CopyFrom(accepted)  # the cached one stays untouched by later changes
         return caller
@@ -246,7 +246,7 @@ def _grants(projects: Any, project: str) -> bool:
     return False
 
 
-def caller_from_claims(claims: Mapping[str, Any], settings: Settings) -> actions_pb2.Caller:
+def caller_from_claims(claims: Mapping[str, Any], settings: Auth) -> actions_pb2.Caller:
     """The Caller of a verified JWT: who, in which project and environment, and every claim.
 
     Claims are read defensively: `user` may be an id or an object with `id`/`email`, `project`

@@ -17,7 +17,7 @@ from jetbridge import __version__, call, config, inprocess, logs, server, worker
 from jetbridge.app import create_app
 from jetbridge.auth import configured_methods
 from jetbridge.catalog import Catalog
-from jetbridge.config import Settings
+from jetbridge.config import Auth, Settings
 from jetbridge.discovery import Discovery
 from jetbridge.services import Service, ServiceState
 
@@ -70,13 +70,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         for problem in error.problems:
             print(f"jetbridge: configuration error: {problem}", file=sys.stderr)
         raise SystemExit(2) from None
-    logs.configure(settings.log_level, settings.log_format)
+    logs.configure(settings.observability.log_level, settings.observability.log_format)
     if args.command == "serve":
-        if settings.workers > 1 and not workers.is_worker():
-            check_auth(settings)  # refuse before starting anything
+        if settings.http.workers > 1 and not workers.is_worker():
+            check_auth(settings.auth)  # refuse before starting anything
             argv = sys.argv[1:] if argv is None else argv
             raise SystemExit(
-                workers.supervise(argv, settings.workers, SHUTDOWN_TIMEOUT, settings=settings)
+                workers.supervise(argv, settings.http.workers, SHUTDOWN_TIMEOUT, settings=settings)
             )
         _run(serve(settings))
     else:
@@ -110,7 +110,7 @@ def _run(main: Coroutine[Any, Any, int | None]) -> int | None:
 
 async def serve(settings: Settings) -> None:
     """Serve until SIGTERM/SIGINT, then finish in-flight requests and close the channels."""
-    check_auth(settings)
+    check_auth(settings.auth)
     _load_inprocess(settings)
     fds = server.raise_fd_limit()
     # A connection answered before its body arrived (408, 413) is dropped after 2 s, not 10.
@@ -119,14 +119,14 @@ async def serve(settings: Settings) -> None:
         settings,
         access_log=None,
         handle_signals=False,
-        keepalive_timeout=settings.keepalive_timeout,
+        keepalive_timeout=settings.limits.keepalive_timeout,
         lingering_time=2.0,
     )
     await runner.setup()
     site = web.TCPSite(
         runner,
-        settings.address,
-        settings.port,
+        settings.http.address,
+        settings.http.port,
         shutdown_timeout=SHUTDOWN_TIMEOUT,
         # Workers share the port on purpose; a lone bridge must fail if the port is taken.
         reuse_port=workers.is_worker(),
@@ -135,16 +135,16 @@ async def serve(settings: Settings) -> None:
         await site.start()
     except OSError as error:
         await runner.cleanup()
-        where = f"{settings.address}:{settings.port}"
+        where = f"{settings.http.address}:{settings.http.port}"
         why = "is already in use" if server.address_in_use(error) else f"failed: {error.strerror}"
         print(f"jetbridge: cannot listen on {where}: the address {why}", file=sys.stderr)
         raise SystemExit(2) from None
     log.info(
         "serving Jet Admin messages on http://%s:%d/api/messages/ (up to %d connections, %d "
         "file descriptors)",
-        settings.address,
-        settings.port,
-        server.max_connections(settings),
+        settings.http.address,
+        settings.http.port,
+        server.max_connections(settings.limits),
         fds,
     )
     stop = asyncio.Event()
@@ -167,10 +167,10 @@ def _load_inprocess(settings: Settings) -> None:
                 raise SystemExit(2) from None
 
 
-def check_auth(settings: Settings) -> None:
+def check_auth(settings: Auth) -> None:
     """Secure by default: refuse to serve without any authentication unless it is disabled."""
     methods = configured_methods(settings)
-    if settings.disable_auth:
+    if settings.disabled:
         log.warning("authentication is DISABLED: anyone who can reach this port can run actions")
         return
     if not methods:
@@ -182,14 +182,16 @@ def check_auth(settings: Settings) -> None:
         )
         raise SystemExit(2)  # a bad setting, like every other
     log.info("authentication: %s", ", ".join(methods))
-    if any(len(key) < 16 for key in settings.bearer_auth_key):
+    if any(len(key) < 16 for key in settings.bearer_keys):
         log.warning("a BEARER_AUTH_KEY is shorter than 16 characters; use long random keys")
 
 
 async def report(settings: Settings, command: str) -> int:
     """Discover every service once and print a report; non-zero when anything is wrong."""
-    services = [Service(c, settings, i) for i, c in enumerate(settings.services)]
-    discovery = Discovery(settings, services)
+    services = [
+        Service(c, settings.calls, settings.limits, i) for i, c in enumerate(settings.services)
+    ]
+    discovery = Discovery(settings.calls, services)
     try:
         await discovery.refresh()
         catalog = discovery.catalog

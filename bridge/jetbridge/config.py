@@ -193,13 +193,15 @@ def _verify_key(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Setting:
-    """Everything about one setting but its name, type and default (the field has those)."""
+    """Everything about one setting but its type and default (the field has those)."""
 
     env: str
     parse: Callable[[Any], Any]
     help: str
+    key: str = ""
+    """The TOML key, which names the setting everywhere; defaults to the field's name."""
     flag: str = ""
-    """Defaults to `--` and the name with dashes."""
+    """Defaults to `--` and the key with dashes."""
     metavar: str | None = None
     secret: bool = False
     """Never echoed in an error, a log line or a repr."""
@@ -208,9 +210,289 @@ class Setting:
 
 
 def _setting(default: Any, env: str, parse: Callable[[Any], Any], help: str, **more: Any) -> Any:
-    """A `Settings` field declared with everything about it (see `Setting`)."""
+    """A field of a settings group declared with everything about it (see `Setting`)."""
     setting = Setting(env=env, parse=parse, help=help, **more)
     return dataclasses.field(default=default, repr=not setting.secret, metadata={"s": setting})
+
+
+class _Group:
+    """A group of settings (a frozen dataclass of `_setting` fields), parsed and checked on
+    creation; problems are named by TOML key, as the user would write them."""
+
+    def __post_init__(self) -> None:
+        problems = []
+        for field in dataclasses.fields(self):  # type: ignore[arg-type]
+            setting: Setting = field.metadata["s"]
+            value = getattr(self, field.name)
+            try:
+                object.__setattr__(self, field.name, setting.parse(value))
+            except (TypeError, ValueError) as error:
+                problems.append(_problem(setting.key or field.name, setting, value, error))
+        problems += self._conflicts() if not problems else []
+        if problems:
+            raise ConfigError(problems)
+
+    def _conflicts(self) -> list[str]:
+        """Problems of settings of the group that only make sense together."""
+        return []
+
+
+@dataclass(frozen=True, kw_only=True)
+class HTTP(_Group):
+    """The HTTP side: where the bridge listens, in how many processes, and what it serves."""
+
+    address: str = _setting("0.0.0.0", "ADDRESS", _nonempty, "listen address")
+    port: int = _setting(8888, "PORT", _port, "listen port")
+    workers: int = _setting(
+        1, "JETBRIDGE_WORKERS", _positive_int, "bridge processes sharing the port"
+    )
+    console: bool = _setting(
+        False,
+        "JETBRIDGE_CONSOLE",
+        _bool,
+        "serve the console at /console/ (a loopback address only, unless authentication is on)",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Limits(_Group):
+    """Bounds on connections, on what the browser sends and on what travels to action servers."""
+
+    max_connections: int = _setting(
+        10_000,
+        "JETBRIDGE_MAX_CONNECTIONS",
+        _positive_int,
+        "open connections at most (also bounded by the file-descriptor limit)",
+    )
+    keepalive_timeout: float = _setting(
+        30.0,
+        "JETBRIDGE_KEEPALIVE_TIMEOUT",
+        _positive_float,
+        "seconds an idle connection, or one still sending its headers, stays open",
+    )
+    max_body_bytes: int = _setting(
+        1 * MiB, "JETBRIDGE_MAX_BODY_BYTES", _positive_int, "largest HTTP body (413 above)"
+    )
+    max_message_bytes: int = _setting(
+        16 * MiB,
+        "JETBRIDGE_MAX_MESSAGE_BYTES",
+        _positive_int,
+        "largest gRPC message either way",
+    )
+    body_timeout: float = _setting(
+        30.0,
+        "JETBRIDGE_BODY_TIMEOUT",
+        _positive_float,
+        "seconds to receive a request body (408 after)",
+    )
+
+    def _conflicts(self) -> list[str]:
+        # A message carries the form inputs twice (`inputs`, and inside `message_params`).
+        if self.max_message_bytes < 2 * self.max_body_bytes + 64 * 1024:
+            return [
+                "max_message_bytes must be at least twice max_body_bytes plus 64 KiB, or a "
+                "large accepted body could not be sent on to the action server"
+            ]
+        return []
+
+
+@dataclass(frozen=True, kw_only=True)
+class Calls(_Group):
+    """How the bridge calls action servers and discovers them (defaults of every service)."""
+
+    timeout: float = _setting(
+        10.0,
+        "JETBRIDGE_CALL_TIMEOUT",
+        _positive_float,
+        "default deadline of a call, s",
+        key="call_timeout",
+        service_key="timeout",
+    )
+    max_timeout: float = _setting(
+        60.0,
+        "JETBRIDGE_MAX_CALL_TIMEOUT",
+        _positive_float,
+        "cap on every call's deadline, s",
+        key="max_call_timeout",
+    )
+    max_concurrent_calls: int = _setting(
+        100,
+        "JETBRIDGE_MAX_CONCURRENT_CALLS",
+        _positive_int,
+        "calls in flight per service before 503",
+        service_key="max_concurrent_calls",
+    )
+    discovery_timeout: float = _setting(
+        3.0, "JETBRIDGE_DISCOVERY_TIMEOUT", _positive_float, "deadline of one ListActions, s"
+    )
+    refresh_interval: float = _setting(
+        60.0, "JETBRIDGE_REFRESH_INTERVAL", _positive_float, "re-discovery period, s"
+    )
+    retry_max_interval: float = _setting(
+        5.0,
+        "JETBRIDGE_RETRY_MAX_INTERVAL",
+        _positive_float,
+        "longest wait between retries of a down service, s",
+    )
+    secret: str = _setting(
+        "",
+        "JETBRIDGE_SECRET",
+        _secret,
+        "shared secret sent to action servers as x-jetbridge-secret",
+        key="bridge_secret",
+        flag="--secret",
+        secret=True,
+        service_key="secret",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class TLS(_Group):
+    """TLS of the calls to action servers (defaults of every service)."""
+
+    enabled: bool = _setting(
+        False,
+        "JETBRIDGE_TLS",
+        _bool,
+        "call action servers over TLS",
+        key="tls",
+        service_key="tls",
+    )
+    ca_file: str = _setting(
+        "",
+        "JETBRIDGE_TLS_CA_FILE",
+        _readable_file,
+        "CAs of the action servers' certificates (PEM)",
+        flag="--tls-ca-file",
+        service_key="ca_file",
+    )
+    cert_file: str = _setting(
+        "",
+        "JETBRIDGE_TLS_CERT_FILE",
+        _readable_file,
+        "the bridge's certificate for mutual TLS (PEM)",
+        flag="--tls-cert-file",
+        service_key="cert_file",
+    )
+    key_file: str = _setting(
+        "",
+        "JETBRIDGE_TLS_KEY_FILE",
+        _readable_file,
+        "the key of --tls-cert-file (PEM)",
+        flag="--tls-key-file",
+        service_key="key_file",
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Auth(_Group):
+    """Who may call the bridge; names as in the reference jet-bridge (docs/jet-admin.md)."""
+
+    disabled: bool = _setting(
+        False,
+        "DISABLE_AUTH",
+        _bool,
+        "development only: accept requests without credentials",
+        key="disable_auth",
+    )
+    project: str = _setting("", "PROJECT", _text, "Jet Admin project name; enables JWT")
+    token: str = _setting(
+        "", "TOKEN", _text, "project token; enables Token and ProjectToken", secret=True
+    )
+    environment: str = _setting("", "ENVIRONMENT", _text, "Jet Admin environment name")
+    jwt_verify_key: str = _setting(
+        "",
+        "JWT_VERIFY_KEY",
+        _verify_key,
+        "RSA public key of JWTs (PEM text or file), default Jet Admin's",
+        metavar="PEM_OR_FILE",
+        secret=True,
+    )
+    bearer_keys: tuple[str, ...] = _setting(
+        (),
+        "BEARER_AUTH_KEY",
+        _keys,
+        "static Bearer keys, comma-separated (several for rotation)",
+        key="bearer_auth_key",
+        metavar="KEY[,KEY...]",
+        secret=True,
+    )
+    api_base_url: str = _setting(
+        "https://api.jetadmin.io/api", "API_BASE_URL", _url, "Jet Admin's API"
+    )
+    jwt_leeway: float = _setting(
+        10.0, "JETBRIDGE_JWT_LEEWAY", _non_negative_float, "allowed clock skew, s"
+    )
+    cache_ttl: float = _setting(
+        60.0,
+        "JETBRIDGE_AUTH_CACHE_TTL",
+        _non_negative_float,
+        "cache an allowed credential, s",
+        key="auth_cache_ttl",
+    )
+    failure_cache_ttl: float = _setting(
+        5.0,
+        "JETBRIDGE_AUTH_FAILURE_CACHE_TTL",
+        _non_negative_float,
+        "cache a refused credential, s",
+        key="auth_failure_cache_ttl",
+    )
+    cache_size: int = _setting(
+        10_000,
+        "JETBRIDGE_AUTH_CACHE_SIZE",
+        _positive_int,
+        "credentials cached per kind",
+        key="auth_cache_size",
+    )
+    timeout: float = _setting(
+        5.0,
+        "JETBRIDGE_AUTH_TIMEOUT",
+        _positive_float,
+        "deadline of Jet Admin's API, s",
+        key="auth_timeout",
+    )
+    forward_token: bool = _setting(
+        False, "JETBRIDGE_FORWARD_TOKEN", _bool, "send the raw credential to action servers"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Cors(_Group):
+    """CORS headers, answered to the browser that runs Jet Admin."""
+
+    enabled: bool = _setting(True, "CORS_HEADERS", _bool, "send CORS headers", key="cors_headers")
+    allow_origin: tuple[str, ...] = _setting(
+        ("*",),
+        "ALLOW_ORIGIN",
+        _origins,
+        "allowed origins: * or a comma-separated list",
+        metavar="ORIGIN[,ORIGIN...]",
+    )
+    max_age: int = _setting(
+        86_400, "JETBRIDGE_CORS_MAX_AGE", _positive_int, "preflight cache, s", key="cors_max_age"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Observability(_Group):
+    """The bridge's logs and metrics (docs/observability.md; tracing is set by OTEL_*)."""
+
+    log_level: str = _setting(
+        "INFO", "JETBRIDGE_LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR"
+    )
+    log_format: str = _setting(
+        "text",
+        "JETBRIDGE_LOG_FORMAT",
+        _log_format,
+        "text, or json: one object a line (own logs and access log)",
+    )
+    access_log: bool = _setting(True, "JETBRIDGE_ACCESS_LOG", _bool, "one log line per request")
+    metrics_port: int = _setting(
+        0,
+        "JETBRIDGE_METRICS_PORT",
+        _port_or_off,
+        "serve Prometheus /metrics on this port (no auth: keep it private); 0: off",
+    )
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -285,221 +567,50 @@ class ServiceConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """Every setting of the bridge, validated on creation (README's "Configuration")."""
+    """Every setting of the bridge, in groups, validated on creation (README's "Configuration").
+
+    Each component is handed only its group: `Authenticator(settings.auth)`,
+    `cors_middleware(settings.cors)`, and so on.
+    """
 
     services: tuple[ServiceConfig, ...] = ()
-    address: str = _setting("0.0.0.0", "ADDRESS", _nonempty, "listen address")
-    port: int = _setting(8888, "PORT", _port, "listen port")
-    workers: int = _setting(
-        1, "JETBRIDGE_WORKERS", _positive_int, "bridge processes sharing the port"
-    )
-    log_level: str = _setting(
-        "INFO", "JETBRIDGE_LOG_LEVEL", _log_level, "DEBUG, INFO, WARNING or ERROR"
-    )
-    # Observability (docs/observability.md).
-    log_format: str = _setting(
-        "text",
-        "JETBRIDGE_LOG_FORMAT",
-        _log_format,
-        "text, or json: one object a line (own logs and access log)",
-    )
-    access_log: bool = _setting(True, "JETBRIDGE_ACCESS_LOG", _bool, "one log line per request")
-    metrics_port: int = _setting(
-        0,
-        "JETBRIDGE_METRICS_PORT",
-        _port_or_off,
-        "serve Prometheus /metrics on this port (no auth: keep it private); 0: off",
-    )
-    max_connections: int = _setting(
-        10_000,
-        "JETBRIDGE_MAX_CONNECTIONS",
-        _positive_int,
-        "open connections at most (also bounded by the file-descriptor limit)",
-    )
-    keepalive_timeout: float = _setting(
-        30.0,
-        "JETBRIDGE_KEEPALIVE_TIMEOUT",
-        _positive_float,
-        "seconds an idle connection, or one still sending its headers, stays open",
-    )
-    # Calls to action servers.
-    call_timeout: float = _setting(
-        10.0,
-        "JETBRIDGE_CALL_TIMEOUT",
-        _positive_float,
-        "default deadline of a call, s",
-        service_key="timeout",
-    )
-    max_call_timeout: float = _setting(
-        60.0, "JETBRIDGE_MAX_CALL_TIMEOUT", _positive_float, "cap on every call's deadline, s"
-    )
-    max_concurrent_calls: int = _setting(
-        100,
-        "JETBRIDGE_MAX_CONCURRENT_CALLS",
-        _positive_int,
-        "calls in flight per service before 503",
-        service_key="max_concurrent_calls",
-    )
-    discovery_timeout: float = _setting(
-        3.0, "JETBRIDGE_DISCOVERY_TIMEOUT", _positive_float, "deadline of one ListActions, s"
-    )
-    refresh_interval: float = _setting(
-        60.0, "JETBRIDGE_REFRESH_INTERVAL", _positive_float, "re-discovery period, s"
-    )
-    retry_max_interval: float = _setting(
-        5.0,
-        "JETBRIDGE_RETRY_MAX_INTERVAL",
-        _positive_float,
-        "longest wait between retries of a down service, s",
-    )
-    bridge_secret: str = _setting(
-        "",
-        "JETBRIDGE_SECRET",
-        _secret,
-        "shared secret sent to action servers as x-jetbridge-secret",
-        flag="--secret",
-        secret=True,
-        service_key="secret",
-    )
-    tls: bool = _setting(
-        False, "JETBRIDGE_TLS", _bool, "call action servers over TLS", service_key="tls"
-    )
-    ca_file: str = _setting(
-        "",
-        "JETBRIDGE_TLS_CA_FILE",
-        _readable_file,
-        "CAs of the action servers' certificates (PEM)",
-        flag="--tls-ca-file",
-        service_key="ca_file",
-    )
-    cert_file: str = _setting(
-        "",
-        "JETBRIDGE_TLS_CERT_FILE",
-        _readable_file,
-        "the bridge's certificate for mutual TLS (PEM)",
-        flag="--tls-cert-file",
-        service_key="cert_file",
-    )
-    key_file: str = _setting(
-        "",
-        "JETBRIDGE_TLS_KEY_FILE",
-        _readable_file,
-        "the key of --tls-cert-file (PEM)",
-        flag="--tls-key-file",
-        service_key="key_file",
-    )
-    # Limits on what the browser sends and what travels to action servers.
-    max_body_bytes: int = _setting(
-        1 * MiB, "JETBRIDGE_MAX_BODY_BYTES", _positive_int, "largest HTTP body (413 above)"
-    )
-    max_message_bytes: int = _setting(
-        16 * MiB,
-        "JETBRIDGE_MAX_MESSAGE_BYTES",
-        _positive_int,
-        "largest gRPC message either way",
-    )
-    body_timeout: float = _setting(
-        30.0,
-        "JETBRIDGE_BODY_TIMEOUT",
-        _positive_float,
-        "seconds to receive a request body (408 after)",
-    )
-    # Authentication; names as in the reference jet-bridge (docs/jet-admin.md).
-    disable_auth: bool = _setting(
-        False, "DISABLE_AUTH", _bool, "development only: accept requests without credentials"
-    )
-    project: str = _setting("", "PROJECT", _text, "Jet Admin project name; enables JWT")
-    token: str = _setting(
-        "", "TOKEN", _text, "project token; enables Token and ProjectToken", secret=True
-    )
-    environment: str = _setting("", "ENVIRONMENT", _text, "Jet Admin environment name")
-    jwt_verify_key: str = _setting(
-        "",
-        "JWT_VERIFY_KEY",
-        _verify_key,
-        "RSA public key of JWTs (PEM text or file), default Jet Admin's",
-        metavar="PEM_OR_FILE",
-        secret=True,
-    )
-    bearer_auth_key: tuple[str, ...] = _setting(
-        (),
-        "BEARER_AUTH_KEY",
-        _keys,
-        "static Bearer keys, comma-separated (several for rotation)",
-        metavar="KEY[,KEY...]",
-        secret=True,
-    )
-    api_base_url: str = _setting(
-        "https://api.jetadmin.io/api", "API_BASE_URL", _url, "Jet Admin's API"
-    )
-    jwt_leeway: float = _setting(
-        10.0, "JETBRIDGE_JWT_LEEWAY", _non_negative_float, "allowed clock skew, s"
-    )
-    auth_cache_ttl: float = _setting(
-        60.0, "JETBRIDGE_AUTH_CACHE_TTL", _non_negative_float, "cache an allowed credential, s"
-    )
-    auth_failure_cache_ttl: float = _setting(
-        5.0,
-        "JETBRIDGE_AUTH_FAILURE_CACHE_TTL",
-        _non_negative_float,
-        "cache a refused credential, s",
-    )
-    auth_cache_size: int = _setting(
-        10_000, "JETBRIDGE_AUTH_CACHE_SIZE", _positive_int, "credentials cached per kind"
-    )
-    auth_timeout: float = _setting(
-        5.0, "JETBRIDGE_AUTH_TIMEOUT", _positive_float, "deadline of Jet Admin's API, s"
-    )
-    forward_token: bool = _setting(
-        False, "JETBRIDGE_FORWARD_TOKEN", _bool, "send the raw credential to action servers"
-    )
-    # CORS, answered to the browser that runs Jet Admin.
-    cors_headers: bool = _setting(True, "CORS_HEADERS", _bool, "send CORS headers")
-    allow_origin: tuple[str, ...] = _setting(
-        ("*",),
-        "ALLOW_ORIGIN",
-        _origins,
-        "allowed origins: * or a comma-separated list",
-        metavar="ORIGIN[,ORIGIN...]",
-    )
-    cors_max_age: int = _setting(
-        86_400, "JETBRIDGE_CORS_MAX_AGE", _positive_int, "preflight cache, s"
-    )
-    # The local console at /console/ (jetbridge.console).
-    console: bool = _setting(
-        False,
-        "JETBRIDGE_CONSOLE",
-        _bool,
-        "serve the console at /console/ (a loopback address only, unless authentication is on)",
-    )
+    http: HTTP = dataclasses.field(default_factory=HTTP)
+    limits: Limits = dataclasses.field(default_factory=Limits)
+    calls: Calls = dataclasses.field(default_factory=Calls)
+    tls: TLS = dataclasses.field(default_factory=TLS)
+    auth: Auth = dataclasses.field(default_factory=Auth)
+    cors: Cors = dataclasses.field(default_factory=Cors)
+    observability: Observability = dataclasses.field(default_factory=Observability)
 
     def __post_init__(self) -> None:
-        problems = []
-        for name, setting in declared().items():
-            try:
-                object.__setattr__(self, name, setting.parse(getattr(self, name)))
-            except (TypeError, ValueError) as error:
-                problems.append(_problem(name, setting, getattr(self, name), error))
+        problems = [
+            f"{field.name}: must be a {field.type} object"
+            for field in dataclasses.fields(self)
+            if field.name in GROUPS
+            and not isinstance(getattr(self, field.name), GROUPS[field.name])
+        ]
         if not all(isinstance(service, ServiceConfig) for service in self.services):
             problems.append("services: must be ServiceConfig objects")
         names = [service.name for service in self.services if service.name]
         duplicated = sorted({name for name in names if names.count(name) > 1})
         if duplicated:
             problems.append(f"services: duplicate name(s) {', '.join(duplicated)}")
-        # A message carries the form inputs twice (`inputs`, and inside `message_params`).
-        if self.max_message_bytes < 2 * self.max_body_bytes + 64 * 1024:
-            problems.append(
-                "max_message_bytes must be at least twice max_body_bytes plus 64 KiB, or a "
-                "large accepted body could not be sent on to the action server"
-            )
-        if self.console and self.disable_auth and not _is_loopback(self.address):
-            problems.append(
-                f"console (JETBRIDGE_CONSOLE): refused on {self.address}, which is not a "
+        if problems:
+            raise ConfigError(problems)
+        if self.http.console and self.auth.disabled and not _is_loopback(self.http.address):
+            raise ConfigError(
+                f"console (JETBRIDGE_CONSOLE): refused on {self.http.address}, which is not a "
                 "loopback address, while authentication is disabled: listen on 127.0.0.1 or "
                 "turn authentication on"
             )
-        if problems:
-            raise ConfigError(problems)
+
+    @classmethod
+    def from_keys(cls, keys: Mapping[str, Any], services: Sequence[ServiceConfig] = ()) -> Settings:
+        """Settings from values named by their TOML keys (README's tables), as a config file
+        gives them: `Settings.from_keys({"bearer_auth_key": ["..."], "call_timeout": 5})`."""
+        problems = [f"unknown setting {key[:100]!r}" for key in keys if key not in _DECLARED]
+        known = {key: value for key, value in keys.items() if key in _DECLARED}
+        return _build(known, {key: key for key in keys}, tuple(services), problems)
 
     def service(self, name: str) -> ServiceConfig:
         """The configured service called `name`."""
@@ -507,6 +618,13 @@ class Settings:
             if service.name == name:
                 return service
         raise KeyError(name)
+
+
+GROUPS: dict[str, type[Any]] = {
+    field.name: field.default_factory  # type: ignore[misc]
+    for field in dataclasses.fields(Settings)
+    if field.name != "services"
+}
 
 
 def _is_loopback(address: str) -> bool:
@@ -518,22 +636,49 @@ def _is_loopback(address: str) -> bool:
         return False
 
 
-def declared() -> dict[str, Setting]:
-    """Every declared setting by name, in declaration order."""
-    return {
-        field.name: field.metadata["s"]
-        for field in dataclasses.fields(Settings)
-        if "s" in field.metadata
-    }
+@dataclass(frozen=True)
+class Declared:
+    """Where a setting lives: `Settings.<group>.<field>`, and everything declared about it."""
+
+    group: str
+    field: str
+    setting: Setting
+    default: Any
+
+    @property
+    def path(self) -> str:
+        """How code names it: `auth.cache_ttl`."""
+        return f"{self.group}.{self.field}"
 
 
-def flag_of(name: str, setting: Setting) -> str:
-    """The command-line flag of a setting."""
-    return setting.flag or "--" + name.replace("_", "-")
+def _declarations() -> dict[str, Declared]:
+    found: dict[str, Declared] = {}
+    for group, cls in GROUPS.items():
+        for field in dataclasses.fields(cls):
+            setting: Setting = field.metadata["s"]
+            key = setting.key or field.name
+            assert key not in found, f"two settings named {key}"
+            found[key] = Declared(group, field.name, setting, field.default)
+    return found
 
 
-def _default(name: str) -> Any:
-    return next(f.default for f in dataclasses.fields(Settings) if f.name == name)
+_DECLARED = _declarations()
+
+
+def declared() -> dict[str, Declared]:
+    """Every declared setting by TOML key, in declaration order."""
+    return dict(_DECLARED)
+
+
+def value_of(settings: Settings, key: str) -> Any:
+    """The value of the setting with TOML key `key`."""
+    where = _DECLARED[key]
+    return getattr(getattr(settings, where.group), where.field)
+
+
+def flag_of(key: str) -> str:
+    """The command-line flag of the setting with TOML key `key`."""
+    return _DECLARED[key].setting.flag or "--" + key.replace("_", "-")
 
 
 # Per-service keys of [[services]] tables and how each is checked: those of the top-level
@@ -541,7 +686,7 @@ def _default(name: str) -> Any:
 SERVICE_KEYS: dict[str, Callable[[Any], Any]] = {
     "name": _text,
     "target": _text,
-    **{s.service_key: s.parse for s in declared().values() if s.service_key},
+    **{d.setting.service_key: d.setting.parse for d in _DECLARED.values() if d.setting.service_key},
     "server_name": _text,
 }
 
@@ -567,24 +712,22 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
             f"dns:///HOST:PORT, or inprocess:MODULE:ATTR (env {SERVICES_ENV})"
         ),
     )
-    for name, setting in declared().items():
-        help = f"{setting.help} (env {setting.env}; default {_shown_default(name, setting)})"
-        if isinstance(_default(name), bool):
+    for key, where in _DECLARED.items():
+        setting = where.setting
+        help = f"{setting.help} (env {setting.env}; default {_shown_default(where.default)})"
+        if isinstance(where.default, bool):
             parser.add_argument(
-                flag_of(name, setting),
-                dest=name,
+                flag_of(key),
+                dest=key,
                 action=argparse.BooleanOptionalAction,
                 default=None,
                 help=help,
             )
         else:
-            parser.add_argument(
-                flag_of(name, setting), dest=name, metavar=setting.metavar, help=help
-            )
+            parser.add_argument(flag_of(key), dest=key, metavar=setting.metavar, help=help)
 
 
-def _shown_default(name: str, setting: Setting) -> str:
-    default = _default(name)
+def _shown_default(default: Any) -> str:
     if isinstance(default, tuple):
         return ",".join(default) or "none"
     return "none" if default == "" else str(default).lower()
@@ -592,7 +735,7 @@ def _shown_default(name: str, setting: Setting) -> str:
 
 def flags_from(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line (what `add_flags` added), for `load_settings`."""
-    names = {"services", *declared()}
+    names = {"services", *_DECLARED}
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
@@ -622,23 +765,30 @@ def load_settings(
     path = config_file or environ.get(CONFIG_ENV)
     raw: dict[str, Any] = _read_toml(Path(path)) if path else {}
     origin = {key: f"{key} (in {path})" for key in raw}
-    settings = declared()
-    for name, setting in settings.items():
-        if setting.env in environ:
-            raw[name], origin[name] = environ[setting.env], setting.env
+    for key, where in _DECLARED.items():
+        if where.setting.env in environ:
+            raw[key], origin[key] = environ[where.setting.env], where.setting.env
     if environ.get(SERVICES_ENV):
         # Entries are separated by spaces or semicolons; commas stay inside one target.
         specs = re.split(r"[;\s]+", environ[SERVICES_ENV])
         raw["services"] = [parse_service_spec(spec) for spec in specs if spec]
         origin["services"] = SERVICES_ENV
-    for name, value in (flags or {}).items():
+    for key, value in (flags or {}).items():
         if value is None:
             continue
-        if name == "services":
-            raw[name], origin[name] = [parse_service_spec(spec) for spec in value], "--service"
+        if key == "services":
+            raw[key], origin[key] = [parse_service_spec(spec) for spec in value], "--service"
         else:
-            raw[name], origin[name] = value, flag_of(name, settings[name])
-    return _validate(raw, origin)
+            raw[key], origin[key] = value, flag_of(key)
+    entries = raw.pop("services", ())
+    problems = [f"unknown setting {key[:100]!r}" for key in raw if key not in _DECLARED]
+    if isinstance(entries, list | tuple) and not entries:
+        problems.append(
+            "no action servers configured: give --service [NAME=]HOST:PORT, "
+            f"{SERVICES_ENV}, or [[services]] in the config file"
+        )
+    known = {key: value for key, value in raw.items() if key in _DECLARED}
+    return _build(known, origin, entries, problems)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -651,48 +801,53 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path}: invalid TOML: {error}") from error
 
 
-def _validate(raw: Mapping[str, Any], origin: Mapping[str, str]) -> Settings:
-    settings = declared()
-    known = {*settings, "services"}
-    problems = [f"unknown setting {key[:100]!r}" for key in raw if key not in known]
-    values: dict[str, Any] = {}
-    for name, setting in settings.items():
-        if name in raw:
-            try:
-                values[name] = setting.parse(raw[name])
-            except (TypeError, ValueError) as error:
-                problems.append(_problem(origin[name], setting, raw[name], error))
-    where, _, file = origin.get("services", "services").partition(" ")
-    services = _services(raw.get("services", ()), values, where, file)
+def _build(
+    raw: Mapping[str, Any], origin: Mapping[str, str], entries: Any, problems: list[str]
+) -> Settings:
+    """Settings from values by TOML key (each named `origin[key]` in problems) and services
+    (tables, or ServiceConfig objects); raises with `problems` and every other one at once."""
+    values: dict[str, dict[str, Any]] = {group: {} for group in GROUPS}
+    for key, value in raw.items():
+        where = _DECLARED[key]
+        try:
+            values[where.group][where.field] = where.setting.parse(value)
+        except (TypeError, ValueError) as error:
+            problems.append(_problem(origin[key], where.setting, value, error))
+    groups: dict[str, Any] = {}
+    for group, cls in GROUPS.items():
+        try:
+            groups[group] = cls(**values[group])
+        except ConfigError as error:
+            problems += error.problems
+    label, _, file = origin.get("services", "services").partition(" ")
+    services = _services(entries, groups, label, file)
     if isinstance(services, list):
         problems += services
     if problems:
         raise ConfigError(problems)
     assert isinstance(services, tuple)
-    return Settings(services=services, **values)
+    return Settings(services=services, **groups)
 
 
 def _services(
-    entries: Any, values: Mapping[str, Any], where: str, file: str
+    entries: Any, groups: Mapping[str, Any], where: str, file: str
 ) -> tuple[ServiceConfig, ...] | list[str]:
     """The services, or the problems with them (each named `where[i]`, then `file` if any)."""
     file = f" {file}" if file else ""
     if not isinstance(entries, list | tuple):
         return [f"{where}{file}: must be a list of tables with `name` and `target`"]
-    if not entries:
-        return [
-            "no action servers configured: give --service [NAME=]HOST:PORT, "
-            f"{SERVICES_ENV}, or [[services]] in the config file"
-        ]
     # A top-level setting is the default of its per-service key.
     defaults = {
-        s.service_key: values.get(name, _default(name))
-        for name, s in declared().items()
-        if s.service_key
+        d.setting.service_key: getattr(groups[d.group], d.field) if d.group in groups else d.default
+        for d in _DECLARED.values()
+        if d.setting.service_key
     }
     services: list[ServiceConfig] = []
     problems: list[str] = []
     for index, entry in enumerate(entries):
+        if isinstance(entry, ServiceConfig):
+            services.append(entry)
+            continue
         if not isinstance(entry, Mapping):
             problems.append(f"{where}[{index}]{file}: must be a table with `name` and `target`")
             continue

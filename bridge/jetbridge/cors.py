@@ -14,7 +14,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 from multidict import CIMultiDict
 
-from jetbridge.config import Settings
+from jetbridge.config import Cors
 
 __all__ = [
     "ALLOW_HEADERS",
@@ -40,10 +40,10 @@ _REQUEST_PRIVATE_NETWORK = "Access-Control-Request-Private-Network"
 _ALLOW_PRIVATE_NETWORK = "Access-Control-Allow-Private-Network"
 
 
-def cors_headers(settings: Settings, request: web.BaseRequest) -> CIMultiDict[str]:
+def cors_headers(settings: Cors, request: web.BaseRequest) -> CIMultiDict[str]:
     """The CORS headers a response to `request` carries (empty when CORS is off or refused)."""
     headers: CIMultiDict[str] = CIMultiDict()
-    if not settings.cors_headers:
+    if not settings.enabled:
         return headers
     if settings.allow_origin == ("*",):
         origin = "*"
@@ -61,13 +61,13 @@ def cors_headers(settings: Settings, request: web.BaseRequest) -> CIMultiDict[st
         # Browsers refuse a credentialed answer with `*`; a reflected origin may carry it.
         headers[hdrs.ACCESS_CONTROL_ALLOW_CREDENTIALS] = "true"
     if request.method == hdrs.METH_OPTIONS:
-        headers[hdrs.ACCESS_CONTROL_MAX_AGE] = str(settings.cors_max_age)
+        headers[hdrs.ACCESS_CONTROL_MAX_AGE] = str(settings.max_age)
         if request.headers.get(_REQUEST_PRIVATE_NETWORK, "").lower() == "true":
             headers[_ALLOW_PRIVATE_NETWORK] = "true"
     return headers
 
 
-def cors_middleware(settings: Settings) -> Middleware:
+def cors_middleware(settings: Cors) -> Middleware:
     """Middleware adding the CORS headers to every response; register it outermost.
 
     Outside the JSON-errors middleware it also covers errors, and an HTTP exception that still
@@ -76,7 +76,7 @@ def cors_middleware(settings: Settings) -> Middleware:
 
     @web.middleware
     async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if not settings.cors_headers:
+        if not settings.enabled:
             return await handler(request)
         try:
             response = await handler(request)

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 import grpc
 
 from jetactions.v1 import actions_pb2
-from jetbridge import metrics
 from jetbridge.catalog import Catalog
-from jetbridge.config import Settings
+from jetbridge.config import Calls
+from jetbridge.metrics import Metrics
 from jetbridge.services import Service, ServiceState
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,9 @@ _MIN_ON_DEMAND_INTERVAL = 1.0
 class Discovery:
     """Owns the services' listings and the catalog built from them."""
 
-    def __init__(self, settings: Settings, services: Sequence[Service]) -> None:
+    def __init__(
+        self, settings: Calls, services: Sequence[Service], metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
         self.services = tuple(services)
         self.catalog = Catalog()
@@ -44,7 +46,7 @@ class Discovery:
         self._tasks: list[asyncio.Task[None]] = []
         self._on_demand: asyncio.Task[None] | None = None
         self._on_demand_at = -_MIN_ON_DEMAND_INTERVAL
-        self._metrics = metrics.for_settings(settings)
+        self._metrics = metrics
 
     async def start(self) -> None:
         """Discover every service once, in parallel, then keep them current in the background."""

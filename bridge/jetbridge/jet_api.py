@@ -13,7 +13,7 @@ import logging
 import aiohttp
 
 from jetbridge import __version__
-from jetbridge.config import Settings
+from jetbridge.config import Auth
 from jetbridge.credentials import Credential, digest
 from jetbridge.errors import BridgeError
 from jetbridge.ttl_cache import TtlCache
@@ -37,10 +37,10 @@ class JetTokenChecker:
     so the next request asks again.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Auth) -> None:
         self.settings = settings
         self.url = f"{settings.api_base_url}/project_auth/"
-        self._cache: TtlCache[bool] = TtlCache(settings.auth_cache_size)
+        self._cache: TtlCache[bool] = TtlCache(settings.cache_size)
         self._pending: dict[str, asyncio.Task[bool]] = {}
         self._session: aiohttp.ClientSession | None = None
 
@@ -90,7 +90,7 @@ class JetTokenChecker:
                 "Could not verify the credentials with Jet Admin's API; try again shortly",
                 code="UNAVAILABLE",
             ) from None
-        ttl = self.settings.auth_cache_ttl if allowed else self.settings.auth_failure_cache_ttl
+        ttl = self.settings.cache_ttl if allowed else self.settings.failure_cache_ttl
         self._cache.put(key, allowed, ttl)
         log.debug(
             "Jet Admin's API %s a %s credential (fingerprint %s)",
@@ -105,7 +105,7 @@ class JetTokenChecker:
         data = {"project_token": self.settings.token, "token": credential.value}
         if "project_child" in credential.params:
             data["project_child"] = credential.params["project_child"]
-        timeout = self.settings.auth_timeout
+        timeout = self.settings.timeout
         try:
             async with self._client().post(
                 self.url,

@@ -27,7 +27,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from jetbridge.config import Settings
+from jetbridge.config import Observability
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 UNKNOWN = "_unknown"
@@ -173,7 +173,7 @@ def message_label(name: str) -> str:
 _metrics: Metrics | None = None
 
 
-def for_settings(settings: Settings) -> Metrics | None:
+def for_settings(settings: Observability) -> Metrics | None:
     """The process's metrics when `settings` enable them, else None (record nothing)."""
     global _metrics
     if not settings.metrics_port:
@@ -186,8 +186,10 @@ def for_settings(settings: Settings) -> Metrics | None:
     return _metrics
 
 
-def listener(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
-    """For `app.cleanup_ctx`: serve `/metrics` on `metrics_port` while the app runs.
+def listener(
+    settings: Observability, address: str
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """For `app.cleanup_ctx`: serve `/metrics` on `address`, `metrics_port` while the app runs.
 
     A worker does not listen: its supervisor serves the sum of all workers."""
 
@@ -198,7 +200,7 @@ def listener(settings: Settings) -> Callable[[web.Application], AsyncIterator[No
             return
         runner = web.AppRunner(endpoint_app(metrics.registry), access_log=None)
         await runner.setup()
-        site = web.TCPSite(runner, settings.address, settings.metrics_port)
+        site = web.TCPSite(runner, address, settings.metrics_port)
         await site.start()
         try:
             yield

@@ -17,7 +17,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from jetbridge import access_log, metrics, request_id, tracing
-from jetbridge.config import Settings
+from jetbridge.config import Observability
 from jetbridge.credentials import parse_authorization
 from jetbridge.exchange import CURRENT, Exchange
 
@@ -37,11 +37,12 @@ _AUTH_RESULTS = {401: "unauthenticated", 403: "denied", 503: "unavailable"}
 class Observer:
     """What an app records about its requests; one per app."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
+    def __init__(self, settings: Observability, *, auth_disabled: bool) -> None:
         self.metrics = metrics.for_settings(settings)
         self.tracing = tracing.from_environment()
         self.access_log = access_log.AccessLog(settings.log_format) if settings.access_log else None
+        # Without authentication there are no outcomes to count.
+        self._count_auth = not auth_disabled
 
     async def lifespan(self, app: web.Application) -> AsyncIterator[None]:
         """For `app.cleanup_ctx`: flush buffered lines and spans when the app stops."""
@@ -115,7 +116,7 @@ class Observer:
         self.metrics.request(message, _action_label(exchange), status, seconds)
         if exchange.rejected or (not exchange.grpc_code and status in _REJECTED):
             self.metrics.refused(exchange.rejected or _REJECTED[status])
-        if self.settings.disable_auth:
+        if not self._count_auth:
             return
         if exchange.caller is not None:
             method = access_log.AUTH_METHOD_NAMES.get(exchange.caller.auth_method, "none")

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from aiohttp import hdrs, http_exceptions, web, web_protocol, web_server
 
-from jetbridge.config import Settings
+from jetbridge.config import Cors, Limits, Settings
 from jetbridge.cors import cors_headers
 from jetbridge.request_id import HEADER as REQUEST_ID_HEADER
 from jetbridge.request_id import new_request_id
@@ -65,7 +65,7 @@ class _Protocol(web_protocol.RequestHandler):
     sockets cannot lock real clients out.
     """
 
-    bridge_settings: Settings
+    cors: Cors
     max_connections = 0
     open: dict[_Protocol, None]  # insertion-ordered: the oldest first
     _refused_logged_at = 0.0
@@ -124,7 +124,7 @@ class _Protocol(web_protocol.RequestHandler):
         response = web.Response(body=orjson.dumps(body), status=status, content_type=JSON)
         response.headers[REQUEST_ID_HEADER] = request_id
         # The parser stopped before the headers, so no Origin is known: `*` is all there is.
-        for name, value in cors_headers(self.bridge_settings, request).items():
+        for name, value in cors_headers(self.cors, request).items():
             if name != hdrs.VARY:
                 response.headers[name] = value
         response.force_close()
@@ -147,8 +147,8 @@ class BridgeRunner(web.AppRunner):
             "BridgeProtocol",
             (_Protocol,),
             {
-                "bridge_settings": settings,
-                "max_connections": max_connections(settings),
+                "cors": settings.cors,
+                "max_connections": max_connections(settings.limits),
                 "open": {},
             },
         )
@@ -179,7 +179,7 @@ def raise_fd_limit() -> int:
     return soft
 
 
-def max_connections(settings: Settings) -> int:
+def max_connections(settings: Limits) -> int:
     """The connection cap: the setting, bounded by the file descriptors this process has."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     available = max(16, soft - _RESERVED_FDS)

@@ -13,7 +13,7 @@ import grpc
 from jetactions.contract import SECRET_METADATA, SERVICE_NAME
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge import inprocess
-from jetbridge.config import ServiceConfig, Settings
+from jetbridge.config import Calls, Limits, ServiceConfig
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,62}")
 
@@ -57,11 +57,11 @@ def _service_config(retried_methods: list[str]) -> str:
     )
 
 
-def channel_options(settings: Settings, config: ServiceConfig) -> list[tuple[str, Any]]:
+def channel_options(config: ServiceConfig, calls: Calls, limits: Limits) -> list[tuple[str, Any]]:
     """Channel arguments of a service's channels (without the service config)."""
     options: list[tuple[str, Any]] = [
-        ("grpc.max_send_message_length", settings.max_message_bytes),
-        ("grpc.max_receive_message_length", settings.max_message_bytes),
+        ("grpc.max_send_message_length", limits.max_message_bytes),
+        ("grpc.max_receive_message_length", limits.max_message_bytes),
         # A dead peer behind a silent network is noticed within ~40 s even without calls;
         # the SDK's server permits pings this often.
         ("grpc.keepalive_time_ms", 30_000),
@@ -70,7 +70,7 @@ def channel_options(settings: Settings, config: ServiceConfig) -> list[tuple[str
         # Reconnect quickly after an action server restarts.
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.min_reconnect_backoff_ms", 200),
-        ("grpc.max_reconnect_backoff_ms", int(settings.retry_max_interval * 1000)),
+        ("grpc.max_reconnect_backoff_ms", int(calls.retry_max_interval * 1000)),
         ("grpc.enable_retries", 1),
     ]
     if config.server_name:
@@ -119,7 +119,7 @@ class Service:
     holds its own connections.
     """
 
-    def __init__(self, config: ServiceConfig, settings: Settings, index: int = 0) -> None:
+    def __init__(self, config: ServiceConfig, calls: Calls, limits: Limits, index: int = 0) -> None:
         self.config = config
         # Until an unnamed service declares its name, it is known by its position: an address
         # must never reach the browser in an error message.
@@ -133,7 +133,7 @@ class Service:
             self.channel, self.stub = inprocess.connect(config.target)
             self._idempotent_channel, self.idempotent_stub = self.channel, self.stub
         else:
-            options = channel_options(settings, config)
+            options = channel_options(config, calls, limits)
             self.channel = _channel(
                 config, options, _service_config(["ListActions", "GetFieldOptions"])
             )

@@ -124,7 +124,7 @@ def _metrics_endpoint(
 ) -> Iterator[tuple[dict[str, str], Callable[[int], None]]]:
     """The workers' extra environment and what to do when one exits, while `/metrics` (the sum
     over the workers) is served on `metrics_port`; nothing when metrics are off."""
-    if settings is None or not settings.metrics_port:
+    if settings is None or not settings.observability.metrics_port:
         yield {}, lambda pid: None
         return
     from prometheus_client import CollectorRegistry, multiprocess, start_http_server
@@ -134,8 +134,9 @@ def _metrics_endpoint(
     directory = tempfile.mkdtemp(prefix="jetbridge-metrics-")
     registry = CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
-    server, thread = start_http_server(settings.metrics_port, settings.address, registry)
-    log.info("serving metrics on http://%s:%d/metrics", settings.address, settings.metrics_port)
+    address, port = settings.http.address, settings.observability.metrics_port
+    server, thread = start_http_server(port, address, registry)
+    log.info("serving metrics on http://%s:%d/metrics", address, port)
     try:
 
         def exited(pid: int) -> None:

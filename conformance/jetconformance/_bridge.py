@@ -13,8 +13,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from jetactions.contract import SERVICE_NAME
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
+from jetbridge import HTTP, Auth, Calls, ServiceConfig, Settings
 from jetbridge.app import MESSAGES_PATH, create_app
-from jetbridge.config import ServiceConfig, Settings
 from jetbridge.server import BridgeRunner
 from jetconformance._target import CALL_TIMEOUT, BridgeClient, open_channel
 
@@ -30,11 +30,10 @@ async def running_bridge(address: str, secret: str = "") -> AsyncIterator[Bridge
     """
     service = ServiceConfig(name="target", target=address, timeout=CALL_TIMEOUT, secret=secret)
     settings = Settings(
-        address="127.0.0.1",
         services=(service,),
-        disable_auth=True,
-        discovery_timeout=CALL_TIMEOUT,
-        retry_max_interval=1.0,
+        http=HTTP(address="127.0.0.1"),
+        auth=Auth(disabled=True),
+        calls=Calls(discovery_timeout=CALL_TIMEOUT, retry_max_interval=1.0),
     )
     # The runner `jetbridge serve` uses: malformed requests get its JSON answers.
     runner = BridgeRunner(create_app(settings), settings, access_log=None, handle_signals=False)
