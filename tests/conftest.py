@@ -49,7 +49,7 @@ def blockbuster() -> Iterator[BlockBuster]:
             # What runs once as the app starts, before it serves anything: loading an
             # in-process action server's module, reading the console's files, and reading the
             # TLS files and keys that settings name (tests build settings in their loop).
-            function.can_block_in("jetbridge/inprocess.py", "_import")
+            function.can_block_in("jetactions/cli.py", ["_import", "_import_file"])
             function.can_block_in("jetbridge/console/__init__.py", "add_routes")
             function.can_block_in("jetbridge/services.py", "read")
             function.can_block_in("jetbridge/config.py", ["_readable_file", "_verify_key"])

@@ -260,7 +260,7 @@ def test_inprocess_targets_of_the_wrong_shape_are_config_errors(target: str) -> 
     ("target", "message"),
     [
         ("inprocess:no/such/file.py:app", "no such file"),
-        ("inprocess:no_such_module_here:app", "cannot import no_such_module_here"),
+        ("inprocess:no_such_module_here:app", "no module named 'no_such_module_here'"),
         (f"inprocess:{SHOP}:nothing", "has no attribute 'nothing'"),
         ("inprocess:tests.test_inprocess:not_a_registry", "not an ActionServer"),
     ],

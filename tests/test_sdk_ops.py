@@ -36,6 +36,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import jetactions
 from jetactions._settings import OLD_SECRET_ENV, SETTINGS
+from jetactions.cli import AppLoadError, load_app, resolve_app
 from jetactions.sync_pool import DEFAULT_SYNC_WORKERS
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from tests.otlp import otlp_receiver
@@ -223,6 +224,36 @@ def test_an_app_that_cannot_be_loaded_is_one_line(reference: str, message: str) 
     assert done.returncode == 2
     assert message in done.stderr
     assert len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_a_module_that_fails_on_import_is_one_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("import jetactions\nraise RuntimeError('boom\\nsecond line')\n")
+    done = run_command(*serve_command(f"{broken}:app"))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        f"jetactions: cannot import {broken}: RuntimeError: boom second line"
+    ]
+
+
+def test_a_module_is_imported_once_and_a_factory_called_per_load(tmp_path: Path) -> None:
+    module = tmp_path / "counted_app.py"
+    module.write_text(
+        "import jetactions\n"
+        "IMPORTS = globals().get('IMPORTS', 0) + 1\n"
+        "def build():\n"
+        "    return jetactions.ActionServer(name='counted')\n"
+    )
+    first, second = load_app(f"{module}:build"), load_app(f"{module}:build")
+    assert first is not second
+    assert sys.modules["counted_app"].IMPORTS == 1
+    # The same file by another path is the same module.
+    assert resolve_app(f"{tmp_path / 'x' / '..' / 'counted_app.py'}:build")() is not first
+    assert sys.modules["counted_app"].IMPORTS == 1
+    (tmp_path / "returns_none.py").write_text("def build():\n    return None\n")
+    build = resolve_app(f"{tmp_path / 'returns_none.py'}:build")  # not called yet
+    with pytest.raises(AppLoadError, match=r"build\(\) returned NoneType, not an ActionServer"):
+        build()
 
 
 def test_every_bad_setting_is_named_at_once() -> None:

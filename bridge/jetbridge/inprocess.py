@@ -5,11 +5,12 @@ the network hop. Give the service as
 
     --service shop=inprocess:MODULE:ATTR
 
-where MODULE is a dotted module name (imported with the working directory on ``sys.path``, as
-``python -m`` would) or the path of a ``.py`` file (its directory goes on ``sys.path``, as
-``python file.py`` would), and ATTR names either a ``jetactions.ActionServer`` or a callable
-that takes no arguments and returns one, for example
-``inprocess:examples/python/shop.py:build_app`` or ``inprocess:myactions.shop:app``.
+where MODULE:ATTR is read as ``jetactions serve MODULE:ATTR`` reads it: MODULE is a dotted
+module name (imported with the working directory on ``sys.path``, as ``python -m`` would) or the
+path of a ``.py`` file (its directory goes on ``sys.path``, as ``python file.py`` would), and
+ATTR names either a ``jetactions.ActionServer`` or a callable that takes no arguments and returns
+one, for example ``inprocess:examples/python/shop.py:build_app`` or
+``inprocess:myactions.shop:app``.
 
 The calls go through the SDK's public in-process transport, ``jetactions.InProcessChannel``: the
 same servicer the SDK's gRPC server runs answers them, through the generated stub, without
@@ -22,16 +23,11 @@ by the handlers is not shared between processes.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
-import re
-import sys
 from collections.abc import Callable
-from pathlib import Path
-from types import ModuleType
 
 from jetactions import ActionServer, InProcessChannel
+from jetactions.cli import resolve_app
 from jetactions.v1 import actions_pb2_grpc
 
 __all__ = [
@@ -52,82 +48,15 @@ def is_inprocess(target: str) -> bool:
     return target.startswith(PREFIX)
 
 
-def _split(target: str) -> tuple[str, str]:
-    spec = target.removeprefix(PREFIX).strip()
-    module, sep, attr = spec.rpartition(":")
-    if not sep or not module.strip() or not attr.strip():
-        raise ValueError(
-            f"{target!r} is not {PREFIX}MODULE:ATTR "
-            f"(e.g. {PREFIX}examples/python/shop.py:build_app or {PREFIX}mypackage.actions:app)"
-        )
-    return module.strip(), attr.strip()
-
-
-def _import(module: str) -> ModuleType:
-    if module.endswith(".py") or "/" in module:
-        path = Path(module).resolve()
-        if not path.is_file():
-            raise ValueError(f"no such file: {module}")
-        name = "_jetbridge_inprocess_" + re.sub(r"\W", "_", str(path))
-        if name in sys.modules:
-            return sys.modules[name]
-        # Like `python file.py`: the file's own directory first, so its sibling imports work.
-        if str(path.parent) not in sys.path:
-            sys.path.insert(0, str(path.parent))
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise ValueError(f"cannot load {module} as a Python module")
-        loaded = importlib.util.module_from_spec(spec)
-        sys.modules[name] = loaded
-        try:
-            spec.loader.exec_module(loaded)
-        except BaseException:
-            del sys.modules[name]
-            raise
-        return loaded
-    # Like `python -m`: modules are looked up from the working directory too (the console
-    # script's sys.path does not have it).
-    if "" not in sys.path and str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))
-    return importlib.import_module(module)
-
-
 def resolve(target: str) -> Callable[[], ActionServer]:
-    """Import the module of `target` and return what builds its action server.
+    """Import the module of `target` and return what builds its action server (the SDK's
+    loader: `jetactions serve` reads MODULE:ATTR the same way). A factory is not called here.
 
-    Raises ValueError, with a message that names the problem, when the module cannot be imported
-    or the attribute is neither an ActionServer nor a callable. A factory is not called here.
+    Raises ValueError (`jetactions.cli.AppLoadError`), with a message that names the problem,
+    when the module cannot be imported or the attribute is neither an ActionServer nor a
+    callable.
     """
-    module_name, attr = _split(target)
-    try:
-        module = _import(module_name)
-    except ValueError:
-        raise
-    except Exception as error:
-        raise ValueError(f"cannot import {module_name}: {type(error).__name__}: {error}") from None
-    try:
-        value = getattr(module, attr)
-    except AttributeError:
-        raise ValueError(f"{module_name} has no attribute {attr!r}") from None
-    if isinstance(value, ActionServer):
-        app = value
-        return lambda: app
-    if callable(value):
-        factory: Callable[[], object] = value
-
-        def build() -> ActionServer:
-            built = factory()
-            if not isinstance(built, ActionServer):
-                raise ValueError(
-                    f"{module_name}:{attr}() returned {type(built).__name__}, not an ActionServer"
-                )
-            return built
-
-        return build
-    raise ValueError(
-        f"{module_name}:{attr} is a {type(value).__name__}, "
-        "not an ActionServer nor a callable that returns one"
-    )
+    return resolve_app(target.removeprefix(PREFIX).strip())
 
 
 def load_registry(target: str) -> ActionServer:

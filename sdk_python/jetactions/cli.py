@@ -12,7 +12,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
 
@@ -21,10 +21,10 @@ from jetactions._version import __version__
 from jetactions.server import ActionServer, exit_on_setup_error
 from jetactions.tls import ServerTLS
 
-__all__ = ["AppLoadError", "load_app", "main"]
+__all__ = ["AppLoadError", "load_app", "main", "resolve_app"]
 
 
-class AppLoadError(Exception):
+class AppLoadError(ValueError):
     """The ``MODULE:APP`` reference cannot be turned into an ``ActionServer``."""
 
 
@@ -62,9 +62,21 @@ def load_app(reference: str) -> ActionServer:
 
     A file path is imported as a module named after the file, with its folder first on
     ``sys.path``; a module name is imported with the current folder first on ``sys.path``.
+    A module is imported once; a factory is called on every load.
 
     Raises:
         AppLoadError: The module or attribute is missing or not an ActionServer.
+    """
+    return resolve_app(reference)()
+
+
+def resolve_app(reference: str) -> Callable[[], ActionServer]:
+    """Imports ``MODULE:APP`` and returns what builds its ``ActionServer``, without calling a
+    factory yet: for a host (the bridge) that checks the reference before it serves it.
+
+    Raises:
+        AppLoadError: The module or attribute is missing or neither an ActionServer nor a
+            callable; the callable raises it when a factory returns something else.
     """
     module_ref, sep, attribute = reference.rpartition(":")
     if not sep or not module_ref or not attribute.isidentifier():
@@ -72,38 +84,72 @@ def load_app(reference: str) -> ActionServer:
     module = _import(module_ref)
     if not hasattr(module, attribute):
         raise AppLoadError(f"{module_ref} has no attribute {attribute!r}")
-    app = getattr(module, attribute)
-    if not isinstance(app, ActionServer) and callable(app):
-        app = app()
-    if not isinstance(app, ActionServer):
-        raise AppLoadError(f"{reference} is a {type(app).__name__}, not an ActionServer")
-    return app
+    value = getattr(module, attribute)
+    if isinstance(value, ActionServer):
+        app = value
+        return lambda: app
+    if not callable(value):
+        raise AppLoadError(f"{reference} is a {type(value).__name__}, not an ActionServer")
+    factory: Callable[[], object] = value
+
+    def build() -> ActionServer:
+        built = factory()
+        if not isinstance(built, ActionServer):
+            raise AppLoadError(
+                f"{reference}() returned {type(built).__name__}, not an ActionServer"
+            )
+        return built
+
+    return build
 
 
 def _import(module_ref: str) -> ModuleType:
-    if module_ref.endswith(".py") or os.sep in module_ref:
-        path = Path(module_ref).resolve()
-        if not path.is_file():
-            raise AppLoadError(f"no such file {module_ref!r}")
-        # Named after the file, as its siblings would import it, unless that name is taken
-        # (a file called json.py must not replace the json module).
-        name = path.stem if path.stem not in sys.modules else f"_jetactions_app_{path.stem}"
-        spec = importlib.util.spec_from_file_location(name, path)
-        if spec is None or spec.loader is None:
-            raise AppLoadError(f"cannot import {module_ref!r}")
-        sys.path.insert(0, str(path.parent))
-        module = importlib.util.module_from_spec(spec)
-        # Dataclasses and pickling look the module up in sys.modules while it runs.
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-        return module
-    sys.path.insert(0, os.getcwd())
     try:
+        if module_ref.endswith(".py") or os.sep in module_ref:
+            return _import_file(Path(module_ref))
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
         return importlib.import_module(module_ref)
+    except AppLoadError:
+        raise
     except ModuleNotFoundError as error:
         if error.name is not None and module_ref.startswith(error.name):
             raise AppLoadError(f"no module named {module_ref!r}") from None
+        raise AppLoadError(f"cannot import {module_ref}: {_one_line(error)}") from error
+    except Exception as error:
+        # The module's own failure, as one line: a host prints it and stops.
+        raise AppLoadError(f"cannot import {module_ref}: {_one_line(error)}") from error
+
+
+def _import_file(file: Path) -> ModuleType:
+    path = file.resolve()
+    if not path.is_file():
+        raise AppLoadError(f"no such file {str(file)!r}")
+    # Named after the file, as its siblings would import it, unless that name is taken by
+    # another module (a file called json.py must not replace the json module).
+    name = path.stem
+    while name in sys.modules:
+        if getattr(sys.modules[name], "__file__", None) == str(path):
+            return sys.modules[name]  # imported already
+        name = f"_jetactions_app_{name}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise AppLoadError(f"cannot import {str(file)!r}")
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))
+    module = importlib.util.module_from_spec(spec)
+    # Dataclasses and pickling look the module up in sys.modules while it runs.
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
         raise
+    return module
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(f"{type(error).__name__}: {error}".split())[:500]
 
 
 def _serve(args: argparse.Namespace) -> None:
