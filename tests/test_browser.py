@@ -125,6 +125,8 @@ def _assert_jet_flow_works(visit: dict[str, Any]) -> None:
     action_list = results["action_list"]
     assert action_list["status"] == 200
     assert {"mail_users", "export_users"} <= set(action_list["names"])
+    # The page can read the answer's request id (exposed), to quote it in a support request.
+    assert action_list["requestId"], action_list
     assert results["execute"] == {
         "blocked": False,
         "status": 200,

@@ -17,6 +17,11 @@ from tests.support import action_service
 JET = "https://app.jetadmin.io"
 JSON = "application/json"
 # PROTOCOL.md section 5, verbatim: what the reference server sends and Jet Admin relies on.
+# The reference server's lists, which Jet Admin relies on.
+REFERENCE_EXPOSED = (
+    "Content-Length,Content-Range,Content-Disposition,Content-Type,X-Application-Warning"
+)
+# What the bridge sends: the same, with the request id exposed too.
 REFERENCE = {
     "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": (
@@ -24,9 +29,7 @@ REFERENCE = {
         "Content-Type,Range,X-Application-Warning,X-HTTP-Method-Override,X-Bridge-Settings,"
         "X-Stick-Session"
     ),
-    "Access-Control-Expose-Headers": (
-        "Content-Length,Content-Range,Content-Disposition,Content-Type,X-Application-Warning"
-    ),
+    "Access-Control-Expose-Headers": REFERENCE_EXPOSED + ",X-Request-ID",
 }
 CREDENTIALS = "Access-Control-Allow-Credentials"
 CORS_NAMES = {*REFERENCE, CREDENTIALS, "Access-Control-Allow-Origin", "Access-Control-Max-Age"}
@@ -99,6 +102,7 @@ def assert_no_cors(reply: Reply) -> None:
 def test_header_lists_are_the_references() -> None:
     assert REFERENCE["Access-Control-Allow-Methods"] == ALLOW_METHODS
     assert REFERENCE["Access-Control-Allow-Headers"] == ALLOW_HEADERS
+    assert EXPOSE_HEADERS.startswith(REFERENCE_EXPOSED + ",")
     assert REFERENCE["Access-Control-Expose-Headers"] == EXPOSE_HEADERS
 
 

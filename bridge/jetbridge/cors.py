@@ -31,8 +31,10 @@ ALLOW_HEADERS = (
     "Content-Type,Range,X-Application-Warning,X-HTTP-Method-Override,X-Bridge-Settings,"
     "X-Stick-Session"
 )
+# The reference's list, and the request id: a page can quote it when an action fails.
 EXPOSE_HEADERS = (
-    "Content-Length,Content-Range,Content-Disposition,Content-Type,X-Application-Warning"
+    "Content-Length,Content-Range,Content-Disposition,Content-Type,X-Application-Warning,"
+    "X-Request-ID"
 )
 # Chromium's Private Network Access: a public page (Jet Admin) calling a bridge on a private
 # address first sends a preflight asking for this; answering it keeps such setups working.
