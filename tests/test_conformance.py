@@ -969,4 +969,4 @@ def test_the_bridge_declares_the_conformance_extra() -> None:
     import tomllib
 
     bridge = tomllib.loads((ROOT / "bridge" / "pyproject.toml").read_text())
-    assert bridge["project"]["optional-dependencies"]["conformance"] == ["jetconformance>=0.1.0"]
+    assert bridge["project"]["optional-dependencies"]["conformance"] == ["jetconformance>=0.2.0"]
