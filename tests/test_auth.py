@@ -37,8 +37,7 @@ from jetbridge.auth import Authenticator, caller_from_claims, default_verify_key
 from jetbridge.cli import check_auth
 from jetbridge.config import Auth, ConfigError, ServiceConfig, load_settings
 from jetbridge.credentials import parse_authorization
-from tests.conftest import Bridge, BridgeFactory, Reply, free_port
-from tests.support import action_service
+from tests.support import Bridge, BridgeFactory, Reply, action_service, free_port
 
 PROJECT = "shop"
 PROJECT_TOKEN_SETTING = "project-token-setting-0001"

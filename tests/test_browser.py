@@ -26,7 +26,7 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import ActionServerProcess, BridgeFactory, service
+from tests.support import ActionServerProcess, BridgeFactory, service
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE_HTML = (ROOT / "tests" / "browser" / "page.html").read_text()

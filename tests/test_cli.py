@@ -16,8 +16,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.conftest import BILLING, ActionServerProcess, free_port
-from tests.support import until_ready
+from tests.support import BILLING, ActionServerProcess, free_port, until_ready
 
 
 def jetbridge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

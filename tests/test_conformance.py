@@ -35,24 +35,9 @@ from jetbridge.convert import fill_value, from_struct, from_value
 from jetconformance import Suite, Target, checks, find, open_channel, run_check
 from jetconformance import running_bridge as start_bridge
 from jetconformance.shop import spec
-from tests.conftest import LOGS, ROOT, SHOP, ActionServerProcess
-
-GO_SHOP = ROOT / "examples" / "go" / "bin" / "shop"
-NODE_SHOP = ROOT / "examples" / "node" / "dist" / "server.js"
-BUILD = "scripts/build-examples --no-test"
-
+from tests.support import GO_SHOP, LOGS, NODE_SHOP, ROOT, SHOP, ActionServerProcess, require_built
 
 # The example servers as processes ---------------------------------------------------------
-
-
-def require_built(path: Path) -> None:
-    """Skip when an example is not built; under CI (CI=true) that is a failure instead."""
-    if path.exists():
-        return
-    message = f"{path.relative_to(ROOT)} is not built: run {BUILD}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @dataclass

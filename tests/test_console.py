@@ -24,10 +24,8 @@ from typing import Any
 import pytest
 
 from jetconformance.shop import spec
-from tests.conftest import LOGS, ROOT, free_port
-from tests.support import wait_ready
+from tests.support import GO_SHOP, LOGS, NODE_SHOP, ROOT, free_port, require_built, wait_ready
 from tests.test_browser import _missing_tools
-from tests.test_conformance import GO_SHOP, NODE_SHOP, require_built
 from tests.test_polyglot import DEMO, READY, Demo
 
 DRIVER = ROOT / "tests" / "browser" / "console.mjs"

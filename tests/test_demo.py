@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import LOGS, ROOT, free_port
+from tests.support import LOGS, ROOT, free_port
 
 DEMO = ROOT / "scripts" / "demo"
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import BILLING, ActionServerProcess, Bridge, BridgeFactory, service
+from tests.support import BILLING, ActionServerProcess, Bridge, BridgeFactory, service
 
 Spawn = Callable[..., ActionServerProcess]
 

@@ -42,7 +42,7 @@ from jetbridge.credentials import digest as _digest
 from jetbridge.errors import BridgeError
 from jetbridge.messages import execute_request, field_options_request
 from jetbridge.services import Service
-from tests.conftest import SHOP, BridgeFactory
+from tests.support import SHOP, BridgeFactory
 
 # --- JSON as Jet sends it ----------------------------------------------------------------------
 

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ActionServerProcess, Bridge, BridgeFactory, service
+from tests.support import ActionServerProcess, Bridge, BridgeFactory, service
 from tests.test_http_faults import refusing_jet_api
 
 HOST = "127.0.0.1"

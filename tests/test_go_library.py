@@ -19,8 +19,7 @@ from google.protobuf import struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
-from tests.conftest import LOGS, ROOT
-from tests.test_conformance import require_built
+from tests.support import LOGS, ROOT, require_built
 
 LIBRARY = ROOT / "tests" / "servers" / "go_library" / "bin" / "library"
 SECRET = (("x-jetbridge-secret", "shh"),)

@@ -30,14 +30,14 @@ from multidict import CIMultiDict
 from jetactions import ActionContext, ActionServer
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.config import Limits, ServiceConfig
-from tests.conftest import (
+from tests.support import (
     ActionServerProcess,
     Bridge,
     BridgeFactory,
+    action_service,
     service,
     without_request_id,
 )
-from tests.support import action_service
 from tests.test_discovery import eventually
 
 Spawn = Callable[..., ActionServerProcess]

@@ -23,8 +23,8 @@ from jetactions.v1 import actions_pb2
 from jetbridge import inprocess
 from jetbridge.cli import main
 from jetbridge.config import ConfigError, ServiceConfig, load_settings
-from tests.conftest import ROOT, SHOP, ActionServerProcess, Bridge, BridgeFactory, Reply, service
 from tests.servers import billing as billing_server
+from tests.support import ROOT, SHOP, ActionServerProcess, Bridge, BridgeFactory, Reply, service
 
 SHOP_TARGET = f"inprocess:{SHOP}:build_app"  # the file form
 BILLING_TARGET = "inprocess:tests.test_inprocess:billing_app"  # the module form

@@ -23,8 +23,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
-from tests.conftest import LOGS, ROOT
-from tests.test_conformance import require_built
+from tests.support import LOGS, ROOT, require_built
 
 NODE_EVENTS = ROOT / "tests" / "servers" / "node_events" / "dist" / "server.js"
 

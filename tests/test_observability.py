@@ -41,10 +41,9 @@ from jetbridge.cli import build_parser
 from jetbridge.config import ConfigError, Observability, flags_from, load_settings
 from jetbridge.metrics import Metrics
 from jetbridge.request_id import request_id
-from tests.conftest import LOGS, ROOT, free_port
 from tests.otlp import Receiver as OtlpReceiver
 from tests.otlp import otlp_receiver, span_attributes
-from tests.support import action_service, until_ready
+from tests.support import LOGS, ROOT, action_service, free_port, until_ready
 
 PROJECT = "shop"
 PROJECT_TOKEN = "project-token-setting-0001"

@@ -41,7 +41,7 @@ from jetbridge.messages import (
 )
 from jetbridge.render import field_name
 from jetbridge.services import ServiceState
-from tests.conftest import LOGS, ROOT, ActionServerProcess, free_port
+from tests.support import LOGS, ROOT, ActionServerProcess, free_port
 
 SPEC_PATH = ROOT / "openapi.yaml"
 CONFIG = schemathesis.Config.from_dict(

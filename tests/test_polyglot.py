@@ -21,8 +21,7 @@ import psutil
 import pytest
 
 from jetconformance.shop import spec
-from tests.conftest import LOGS, ROOT, free_port
-from tests.test_conformance import GO_SHOP, NODE_SHOP, require_built
+from tests.support import GO_SHOP, LOGS, NODE_SHOP, ROOT, free_port, require_built
 
 DEMO = ROOT / "scripts" / "demo-polyglot"
 READY = "Try, from another terminal"

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from jetbridge.config import ServiceConfig
-from tests.conftest import (
+from tests.support import (
     BILLING,
     ActionServerProcess,
     Bridge,

@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
-from tests.conftest import ActionServerProcess
+from tests.support import ActionServerProcess
 
 HANG = Path(__file__).resolve().parent / "servers" / "hang.py"
 GRACE = 1.0

@@ -25,10 +25,8 @@ import aiohttp
 import pytest
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from tests.conftest import LOGS, ROOT, free_port
 from tests.otlp import ReceivedSpan, Receiver, otlp_receiver
-from tests.support import until_ready
-from tests.test_conformance import GO_SHOP, NODE_SHOP, require_built
+from tests.support import GO_SHOP, LOGS, NODE_SHOP, ROOT, free_port, require_built, until_ready
 
 SERVING = re.compile(r"serving on (127\.0\.0\.1:\d+)")
 BRIDGE_READY_S = 30.0

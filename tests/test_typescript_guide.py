@@ -27,9 +27,8 @@ import orjson
 import pytest
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
-from tests.conftest import ROOT
 from tests.otlp import otlp_receiver
-from tests.support import until_ready
+from tests.support import ROOT, until_ready
 from tests.test_cli import serving
 
 GUIDE = ROOT / "docs" / "typescript.md"
