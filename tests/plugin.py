@@ -16,6 +16,7 @@ import aiohttp
 import pytest
 from blockbuster import BlockBuster, blockbuster_ctx
 
+from jetbridge import ttl_cache
 from jetbridge.config import ServiceConfig, Settings
 from tests.support import (
     BILLING,
@@ -24,6 +25,7 @@ from tests.support import (
     Bridge,
     BridgeFactory,
     BridgeTestServer,
+    FakeClock,
     Spawn,
     free_port,
 )
@@ -43,6 +45,14 @@ def blockbuster() -> Iterator[BlockBuster]:
             function.can_block_in("jetbridge/services.py", "read")
             function.can_block_in("jetbridge/config.py", ["_readable_file", "_verify_key"])
         yield detector
+
+
+@pytest.fixture
+def ttl_clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """The clock of the bridge's credential caches, for this test: it moves on `advance`."""
+    clock = FakeClock()
+    monkeypatch.setattr(ttl_cache, "clock", clock)
+    return clock
 
 
 @pytest.fixture(scope="session")

@@ -168,6 +168,20 @@ async def until_ready(
         await until(ready, f"ready bridge at {url}", within, process, output)
 
 
+@dataclass
+class FakeClock:
+    """A monotonic clock that moves only when told: the `ttl_clock` fixture puts one behind the
+    bridge's credential caches (jetbridge.ttl_cache.clock), so expiry is tested by advancing it."""
+
+    now: float = field(default_factory=time.monotonic)
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now (for an address that must be
     refused, or known before its server starts; servers under test bind port 0 instead)."""

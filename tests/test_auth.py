@@ -37,7 +37,7 @@ from jetbridge.auth import Authenticator, caller_from_claims, default_verify_key
 from jetbridge.cli import check_auth
 from jetbridge.config import Auth, ConfigError, ServiceConfig, load_settings
 from jetbridge.credentials import parse_authorization
-from tests.support import Bridge, BridgeFactory, Reply, action_service, free_port
+from tests.support import Bridge, BridgeFactory, FakeClock, Reply, action_service, free_port, until
 
 PROJECT = "shop"
 PROJECT_TOKEN_SETTING = "project-token-setting-0001"
@@ -389,8 +389,38 @@ async def test_accepted_jwts_are_remembered_but_never_past_their_expiry(
     for _ in range(3):
         assert (await call(bridge, f"JWT {token}")).status == 200
     assert len(decoded) == 1
+    # Real time is what this checks (PyJWT reads the wall clock): past the expiry, the
+    # remembered token is checked again and refused. The fake-clock test below covers the cap.
     await asyncio.sleep(1.6)
     assert_error(await call(bridge, f"JWT {token}"), 403, "expired")
+    assert len(decoded) == 2
+
+
+@pytest.mark.parametrize(("expires_in", "cache_ttl"), [(30, 3600), (3600, 30)])
+async def test_a_remembered_jwt_is_checked_again_at_its_expiry_or_the_cache_ttl(
+    auth_bridge: AuthBridge,
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+    ttl_clock: FakeClock,
+    expires_in: int,
+    cache_ttl: float,
+) -> None:
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr("jetbridge.auth.jwt.decode", counting_decode)
+    bridge = await auth_bridge(jwt_leeway=0, auth_cache_ttl=cache_ttl)
+    token = sign(claims(exp=int(time.time()) + expires_in), keys.trusted)
+    assert (await call(bridge, f"JWT {token}")).status == 200
+    ttl_clock.advance(min(expires_in, cache_ttl) - 2)  # the exp claim is whole seconds
+    assert (await call(bridge, f"JWT {token}")).status == 200
+    assert len(decoded) == 1
+    ttl_clock.advance(2)
+    assert (await call(bridge, f"JWT {token}")).status == 200  # the wall clock has not moved
     assert len(decoded) == 2
 
 
@@ -548,12 +578,14 @@ async def test_slow_jet_times_out_closed_without_blocking_others(
     bridge = await auth_bridge(auth_timeout=0.4)
     started = time.monotonic()
     slow = asyncio.create_task(call(bridge, "Token slow-1"))
-    await asyncio.sleep(0.05)
+    await until(lambda: fake_jet.count("slow-1"), "the slow lookup at Jet's API")
     # The event loop stays free while Jet's API is slow: other requests are served meanwhile.
     assert (await call(bridge, f"Bearer {BEARER_KEYS[0]}")).status == 200
-    assert time.monotonic() - started < 0.3
+    assert not slow.done()
     assert_error(await slow, 503, "try again")
-    assert 0.35 < time.monotonic() - started < 2
+    # Not before auth_timeout, and well before the fake would answer (5 s).
+    assert 0.35 < time.monotonic() - started < 4
+    assert not fake_jet.release.is_set()
 
 
 async def test_jet_down_fails_closed_with_json_503(auth_bridge: AuthBridge) -> None:
@@ -572,15 +604,30 @@ async def test_concurrent_identical_lookups_call_jet_once(
     assert fake_jet.count("slowish-1") == 1
 
 
-async def test_cache_expires(auth_bridge: AuthBridge, fake_jet: FakeJet) -> None:
-    # The TTL leaves ample room for the two first calls on a loaded machine.
-    bridge = await auth_bridge(auth_cache_ttl=1.5)
+async def test_cache_expires(
+    auth_bridge: AuthBridge, fake_jet: FakeJet, ttl_clock: FakeClock
+) -> None:
+    bridge = await auth_bridge(auth_cache_ttl=60, auth_failure_cache_ttl=5)
     await call(bridge, "Token user-a")
+    ttl_clock.advance(59.9)
     await call(bridge, "Token user-a")
-    assert fake_jet.count("user-a") == 1
-    await asyncio.sleep(1.6)
+    assert fake_jet.count("user-a") == 1  # still remembered just before the TTL
+    ttl_clock.advance(0.1)
     await call(bridge, "Token user-a")
     assert fake_jet.count("user-a") == 2  # expired
+
+
+async def test_refusals_are_remembered_for_their_own_shorter_ttl(
+    auth_bridge: AuthBridge, fake_jet: FakeJet, ttl_clock: FakeClock
+) -> None:
+    bridge = await auth_bridge(auth_cache_ttl=60, auth_failure_cache_ttl=5)
+    assert_error(await call(bridge, "Token refused-2"), 403, "Jet Admin refused")
+    ttl_clock.advance(4.9)
+    assert_error(await call(bridge, "Token refused-2"), 403, "Jet Admin refused")
+    assert fake_jet.count("refused-2") == 1
+    ttl_clock.advance(0.1)
+    assert_error(await call(bridge, "Token refused-2"), 403, "Jet Admin refused")
+    assert fake_jet.count("refused-2") == 2  # asked again: a refusal is not kept for 60 s
 
 
 async def test_cache_is_bounded(auth_bridge: AuthBridge, fake_jet: FakeJet) -> None:
