@@ -17,7 +17,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,13 +34,12 @@ from tests.support import (
     ActionServerProcess,
     Bridge,
     BridgeFactory,
+    Spawn,
     action_service,
     service,
+    until,
     without_request_id,
 )
-from tests.test_discovery import eventually
-
-Spawn = Callable[..., ActionServerProcess]
 
 HOST = "127.0.0.1"
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -484,7 +483,7 @@ async def test_stalled_bodies_cost_only_their_connections(
     async def all_open() -> bool:
         return connections(bridge) >= before + 50
 
-    await eventually(all_open, within=5)
+    await until(all_open, "all open", 5)
     times = await _latencies(bridge, 10)
     assert max(times) < 0.5
     for _, writer in stalled:
@@ -493,7 +492,7 @@ async def test_stalled_bodies_cost_only_their_connections(
     async def released() -> bool:
         return connections(bridge) <= before
 
-    await eventually(released, within=5)
+    await until(released, "released", 5)
     await assert_serving(bridge)
     errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert errors == [], [record.getMessage() for record in errors]
@@ -531,13 +530,13 @@ async def test_a_client_leaving_mid_body_is_not_logged_as_a_bridge_failure(
     async def reading() -> bool:
         return connections(bridge) == before + 1
 
-    await eventually(reading, within=5)
+    await until(reading, "reading", 5)
     writer.close()
 
     async def released() -> bool:
         return connections(bridge) == before
 
-    await eventually(released, within=5)
+    await until(released, "released", 5)
     await assert_serving(bridge)
     errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert errors == [], [record.getMessage() for record in errors]
@@ -559,7 +558,7 @@ async def test_500_idle_connections_do_not_stop_normal_requests(
         async def all_open() -> bool:
             return connections(bridge) >= before + 500
 
-        await eventually(all_open, within=10)
+        await until(all_open, "all open", 10)
         times = await _latencies(bridge, 20)
         assert max(times) < 0.5
     finally:
@@ -569,7 +568,7 @@ async def test_500_idle_connections_do_not_stop_normal_requests(
     async def released() -> bool:
         return connections(bridge) <= before
 
-    await eventually(released, within=10)
+    await until(released, "released", 10)
     await assert_serving(bridge)
 
 
@@ -816,7 +815,7 @@ async def test_a_service_replaced_by_a_web_server_answers_503_then_recovers(
     async def charged() -> bool:
         return (await bridge.send("execute_action", charge)).status == 200
 
-    await eventually(charged, within=15)
+    await until(charged, "charged", 15)
 
 
 # --- an action server that accepts connections and never answers ---------------------------
@@ -867,7 +866,7 @@ async def test_a_hung_action_server_answers_504_at_the_deadline_and_recovers(
     async def charged() -> bool:
         return (await bridge.send("execute_action", charge)).status == 200
 
-    await eventually(charged, within=15)
+    await until(charged, "charged", 15)
     await assert_serving(bridge)
 
 
