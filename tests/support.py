@@ -77,11 +77,12 @@ def wait_until(
     timeout: float = WAIT_S,
     process: subprocess.Popen[Any] | None = None,
     output: Callable[[], str] = lambda: "",
+    every: float = POLL_S,
 ) -> T:
     """Block until `predicate()` is truthy and return its value (a regex match, a count...).
 
     `what` names the awaited state in the error; if `process` exits first, the wait stops at
-    once with `output()`.
+    once with `output()`. `every` is the polling interval.
     """
     deadline = time.monotonic() + timeout
     while True:
@@ -91,7 +92,7 @@ def wait_until(
         _check_alive(process, output)
         if time.monotonic() > deadline:
             raise _timed_out(what, timeout, output)
-        time.sleep(POLL_S)
+        time.sleep(every)
 
 
 @overload
@@ -101,6 +102,7 @@ async def until(
     within: float = ...,
     process: subprocess.Popen[Any] | None = ...,
     output: Callable[[], str] = ...,
+    every: float = ...,
 ) -> T: ...
 @overload
 async def until(
@@ -109,6 +111,7 @@ async def until(
     within: float = ...,
     process: subprocess.Popen[Any] | None = ...,
     output: Callable[[], str] = ...,
+    every: float = ...,
 ) -> T: ...
 async def until(
     predicate: Callable[[], Any],
@@ -116,6 +119,7 @@ async def until(
     within: float = WAIT_S,
     process: subprocess.Popen[Any] | None = None,
     output: Callable[[], str] = lambda: "",
+    every: float = POLL_S,
 ) -> Any:
     """`wait_until` for async tests; `predicate` may be a coroutine function."""
     deadline = time.monotonic() + within
@@ -128,7 +132,7 @@ async def until(
         _check_alive(process, output)
         if time.monotonic() > deadline:
             raise _timed_out(what, within, output)
-        await asyncio.sleep(POLL_S)
+        await asyncio.sleep(every)
 
 
 def _ready(url: str) -> bool:

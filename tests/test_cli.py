@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.support import BILLING, ActionServerProcess, free_port, until_ready
+from tests.support import BILLING, ActionServerProcess, free_port, until, until_ready
 
 
 def jetbridge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -150,8 +150,8 @@ async def test_workers_share_the_port_and_stop_together(
     process, url = two_workers
     await until_ready(url)
     pids: set[int] = set()
-    deadline = time.monotonic() + 15
-    while len(pids) < 2 and time.monotonic() < deadline:
+
+    async def both_answered() -> bool:
         # A new connection each time, so the kernel may pick either worker.
         async with aiohttp.ClientSession() as session:
             async with session.get(url + "/healthz") as response:
@@ -160,7 +160,9 @@ async def test_workers_share_the_port_and_stop_together(
                 url + "/api/messages/", json={"name": "get_action_list"}
             ) as response:
                 assert response.status == 200
-    assert len(pids) == 2
+        return len(pids) == 2
+
+    await until(both_answered, "answers from both workers")
     assert process.pid not in pids
     process.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(process.wait, 20) == 0
@@ -228,12 +230,7 @@ async def test_workers_exit_when_their_supervisor_is_killed(two_workers: Served)
     process.wait()
     for child in children:
         # The kernel sends each worker SIGTERM (PR_SET_PDEATHSIG); it drains and exits.
-        for _ in range(200):
-            if _gone(child):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail(f"worker {child} outlived its supervisor")
+        await until(functools.partial(_gone, child), f"exit of worker {child}", 10)
 
 
 def _children(pid: int) -> set[int]:
