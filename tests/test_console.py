@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,16 @@ from typing import Any
 import pytest
 
 from jetconformance.shop import spec
-from tests.support import GO_SHOP, LOGS, NODE_SHOP, ROOT, free_port, require_built, wait_ready
+from tests.support import (
+    GO_SHOP,
+    LOGS,
+    NODE_SHOP,
+    ROOT,
+    free_port,
+    require_built,
+    wait_ready,
+    wait_until,
+)
 from tests.test_browser import _missing_tools
 from tests.test_polyglot import DEMO, READY, Demo
 
@@ -65,11 +73,13 @@ def console_demo() -> Iterator[Demo]:
         )
     running = Demo(process, port, log)
     try:
-        deadline = time.monotonic() + 30
-        while READY not in running.output():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the demo did not start:\n{running.output()}")
-            time.sleep(0.05)
+        wait_until(
+            lambda: READY in running.output(),
+            "the console demo's ready line",
+            30,
+            process,
+            running.output,
+        )
         assert f"console: http://127.0.0.1:{port}/console/" in running.output()
         yield running
     finally:

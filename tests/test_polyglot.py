@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,7 @@ import psutil
 import pytest
 
 from jetconformance.shop import spec
-from tests.support import GO_SHOP, LOGS, NODE_SHOP, ROOT, free_port, require_built
+from tests.support import GO_SHOP, LOGS, NODE_SHOP, ROOT, free_port, require_built, wait_until
 
 DEMO = ROOT / "scripts" / "demo-polyglot"
 READY = "Try, from another terminal"
@@ -63,11 +62,9 @@ def demo() -> Iterator[Demo]:
         )
     running = Demo(process, port, log)
     try:
-        deadline = time.monotonic() + 25
-        while READY not in running.output():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the demo did not start:\n{running.output()}")
-            time.sleep(0.05)
+        wait_until(
+            lambda: READY in running.output(), "the demo's ready line", 25, process, running.output
+        )
         yield running
     finally:
         if process.poll() is None:

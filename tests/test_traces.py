@@ -10,7 +10,6 @@ request id, and the action server must have the request id on its context (its l
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import re
@@ -26,7 +25,16 @@ import pytest
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from tests.otlp import ReceivedSpan, Receiver, otlp_receiver
-from tests.support import GO_SHOP, LOGS, NODE_SHOP, ROOT, free_port, require_built, until_ready
+from tests.support import (
+    GO_SHOP,
+    LOGS,
+    NODE_SHOP,
+    ROOT,
+    free_port,
+    require_built,
+    until,
+    until_ready,
+)
 
 SERVING = re.compile(r"serving on (127\.0\.0\.1:\d+)")
 BRIDGE_READY_S = 30.0
@@ -126,13 +134,14 @@ def started(name: str, command: tuple[str, ...], env: dict[str, str]) -> Iterato
 
 async def wait_for_line(running: Started, pattern: re.Pattern[str]) -> re.Match[str]:
     """Polls the process's log file until a line matches (or the process has exited)."""
-    async with asyncio.timeout(BRIDGE_READY_S):
-        while True:
-            match = pattern.search(running.output())
-            if match:
-                return match
-            assert running.process.poll() is None, running.output()
-            await asyncio.sleep(0.05)
+    what = f"a line matching {pattern.pattern!r}"
+    return await until(
+        lambda: pattern.search(running.output()),
+        what,
+        BRIDGE_READY_S,
+        running.process,
+        running.output,
+    )
 
 
 @dataclass

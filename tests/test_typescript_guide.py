@@ -17,7 +17,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,7 @@ import pytest
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from tests.otlp import otlp_receiver
-from tests.support import ROOT, until_ready
+from tests.support import ROOT, until_ready, wait_until
 from tests.test_cli import serving
 
 GUIDE = ROOT / "docs" / "typescript.md"
@@ -154,11 +153,13 @@ def test_first_action_from_scratch(tmp_path: Path) -> None:
             stderr=out,
         )
     try:
-        deadline = time.monotonic() + 30
-        while not (found := re.search(r"serving on (\S+)", log.read_text())):
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
+        found = wait_until(
+            lambda: re.search(r"serving on (\S+)", log.read_text()),
+            "serving line",
+            30,
+            process,
+            log.read_text,
+        )
         assert followed.bridge[:2] == ["jetbridge", "serve"]
         # serving() adds --disable-auth and a free port of its own.
         args = [
