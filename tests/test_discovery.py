@@ -78,7 +78,7 @@ async def test_a_killed_service_fails_fast_with_503_and_recovers(
     make_bridge: BridgeFactory, shop: ActionServerProcess, spawn: Spawn
 ) -> None:
     billing = spawn(BILLING)
-    bridge = await make_bridge(service("shop", shop), service("billing", billing, timeout=10))
+    bridge = await make_bridge(service("shop", shop), service("billing", billing, timeout=30))
     assert (await run(bridge, "charge", amount="1"))[0] == 200
 
     billing.kill()
@@ -90,7 +90,7 @@ async def test_a_killed_service_fails_fast_with_503_and_recovers(
     assert "billing" in body["detail"]
     again, _ = await run(bridge, "charge", amount="1")
     assert again == 503
-    assert time.monotonic() - started < 5, "a down service must not wait for the 10 s deadline"
+    assert time.monotonic() - started < 15, "a down service must not wait for the 30 s deadline"
     # Its actions stay listed, and the other service is unaffected.
     assert "charge" in await action_names(bridge)
     assert (await run(bridge, "refresh_stats")) == (200, {"result": True})

@@ -425,6 +425,12 @@ async def test_a_10_mb_body_of_the_wrong_type_is_415_unread(bridge: Bridge) -> N
 # --- slow, stalled and idle clients ------------------------------------------------------
 
 
+PROMPT_S = 1.0
+"""A normal request served beside a fault answers within this: milliseconds in fact, with a margin
+for a loaded shared machine; a fault that held others up would cost seconds (the body timeout,
+the deadline)."""
+
+
 async def _latencies(bridge: Bridge, count: int) -> list[float]:
     """Send `count` normal requests one after another; each one's time."""
     times = []
@@ -450,7 +456,7 @@ async def test_a_client_trickling_bytes_gets_its_answer_and_slows_nobody(bridge:
     try:
         times = await _latencies(bridge, 10)
         assert not trickling.done()  # the others really ran while it trickled
-        assert max(times) < 0.5
+        assert max(times) < PROMPT_S
         await trickling
         reply = await asyncio.wait_for(read_reply(reader), 5)
         assert (reply.status, reply.json()) == (200, {"result": True})
@@ -485,7 +491,7 @@ async def test_stalled_bodies_cost_only_their_connections(
 
     await until(all_open, "all open", 5)
     times = await _latencies(bridge, 10)
-    assert max(times) < 0.5
+    assert max(times) < PROMPT_S
     for _, writer in stalled:
         writer.close()
 
@@ -560,7 +566,7 @@ async def test_500_idle_connections_do_not_stop_normal_requests(
 
         await until(all_open, "all open", 10)
         times = await _latencies(bridge, 20)
-        assert max(times) < 0.5
+        assert max(times) < PROMPT_S
     finally:
         for writer in idle:
             writer.close()
@@ -766,8 +772,8 @@ async def test_a_service_port_without_grpc_makes_a_down_service_not_a_stuck_brid
             ServiceConfig(name="other", target=f"{HOST}:{port}", timeout=1.0),
             discovery_timeout=1.0,
         )
-        # The first discovery waits for nobody longer than its deadline.
-        assert time.monotonic() - start < 1.0 + 1.0
+        # The first discovery waits for nobody longer than its deadline (plus a margin).
+        assert time.monotonic() - start < 1.0 + 2.0
         index = await bridge.request("GET", "/")
         assert index_states(index) == {"shop": "up", "other": "down"}
         actions = await bridge.send("get_action_list")
@@ -785,14 +791,15 @@ async def test_a_service_port_without_grpc_makes_a_down_service_not_a_stuck_brid
                 "detail": "Unknown action 'charge' (action servers not reachable now: other)",
             },
         )
-        assert time.monotonic() - start < 1.0 + 1.0
+        assert time.monotonic() - start < 1.0 + 2.0
 
 
 async def test_a_service_replaced_by_a_web_server_answers_503_then_recovers(
     make_bridge: BridgeFactory, shop: ActionServerProcess, spawn: Spawn
 ) -> None:
     billing = spawn()
-    bridge = await make_bridge(service("shop", shop), service("billing", billing, timeout=2.0))
+    deadline = 10.0
+    bridge = await make_bridge(service("shop", shop), service("billing", billing, deadline))
     charge = {"name": "charge", "params": {"amount": "1"}}
     assert (await bridge.send("execute_action", charge)).status == 200
     billing.stop()
@@ -805,7 +812,8 @@ async def test_a_service_replaced_by_a_web_server_answers_503_then_recovers(
             assert (body["code"], body["service"]) == ("UNAVAILABLE", "billing")
             assert body["detail"].startswith("action server 'billing' is unavailable")
             assert set(body) == {"code", "service", "detail"}
-            assert time.monotonic() - start < 1.0  # fails fast: no waiting for the deadline
+            # Fails fast: no waiting for the deadline (a 504 after 10 s).
+            assert time.monotonic() - start < deadline / 2
         # A down service keeps its actions listed; the other service is untouched.
         listed = await bridge.send("get_action_list")
         assert "charge" in {action["name"] for action in listed.json()}
@@ -826,7 +834,7 @@ async def test_a_hung_action_server_answers_504_at_the_deadline_and_recovers(
 ) -> None:
     """SIGSTOP: the kernel still accepts connections and bytes, the process answers nothing."""
     billing = spawn()
-    deadline = 1.0
+    deadline = 2.0
     bridge = await make_bridge(service("shop", shop), service("billing", billing, timeout=deadline))
     charge = {"name": "charge", "params": {"amount": "1"}}
     assert (await bridge.send("execute_action", charge)).status == 200
@@ -840,8 +848,14 @@ async def test_a_hung_action_server_answers_504_at_the_deadline_and_recovers(
             return time.monotonic() - start, reply.status, reply.json()
 
         hung = [asyncio.create_task(timed_charge()) for _ in range(5)]
-        times = await _latencies(bridge, 5)  # the shop meanwhile
-        assert max(times) < 0.5
+
+        async def all_in_flight() -> bool:
+            return await bridge.in_flight("billing") == 5
+
+        await until(all_in_flight, "five calls in flight to the hung server")
+        times = await _latencies(bridge, 5)  # the shop meanwhile, while those wait
+        assert not any(task.done() for task in hung)
+        assert max(times) < PROMPT_S
         results = await asyncio.gather(*hung)
         for elapsed, status, body in results:
             assert (status, body) == (
@@ -853,13 +867,13 @@ async def test_a_hung_action_server_answers_504_at_the_deadline_and_recovers(
                 },
             )
             # Never longer than the deadline, plus a margin for a loaded machine.
-            assert deadline - 0.05 < elapsed < deadline + 0.5
+            assert deadline - 0.05 < elapsed < deadline + 1.0
         # While it stays hung, every call ends within the deadline, as a 504 or (once the
         # bridge noticed) a fail-fast 503.
         elapsed, status, body = await timed_charge()
         assert status in {503, 504}, body
         assert body["service"] == "billing"
-        assert elapsed < deadline + 0.5
+        assert elapsed < deadline + 1.0
     finally:
         os.kill(billing.process.pid, signal.SIGCONT)
 

@@ -574,7 +574,7 @@ async def test_second_signal_stops_at_once() -> None:
         process.process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(5):
             returncode, _ = await process.finish()
-        assert time.monotonic() - signalled < 3
+        assert time.monotonic() - signalled < 5, "not the 10 s grace, nor the 60 s call"
         assert returncode == 0
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await slow
