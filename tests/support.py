@@ -13,6 +13,7 @@ import contextlib
 import inspect
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,7 +21,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -29,6 +30,7 @@ import aiohttp
 import grpc
 import orjson
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -398,3 +400,179 @@ class BridgeTestServer(TestServer):
 def service(name: str, server: ActionServerProcess, timeout: float = 10.0) -> ServiceConfig:
     """A ServiceConfig for one action-server process."""
     return ServiceConfig(name=name, target=server.address, timeout=timeout)
+
+
+# --- bridges, demos and example shops as processes -------------------------------------------
+
+
+Served = tuple[subprocess.Popen[bytes], str]
+
+
+@contextlib.contextmanager
+def serve_bridge(*args: str, output: int = subprocess.PIPE) -> Iterator[Served]:
+    """`jetbridge serve --disable-auth` on a free loopback port with `args`; killed after."""
+    port = free_port()
+    command = [sys.executable, "-m", "jetbridge", "serve", "--address", "127.0.0.1"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port), "--disable-auth", *args],
+        stdout=output,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        yield process, f"http://127.0.0.1:{port}"
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
+DEMO = ROOT / "scripts" / "demo-polyglot"
+READY = "Try, from another terminal"
+"""The line scripts/demo-polyglot prints once its bridge is ready."""
+
+
+@dataclass
+class Demo:
+    """The running demo script, in a process group of its own."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/messages/"
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+SERVING = re.compile(r"serving on (127\.0\.0\.1:\d+)")
+
+
+@dataclass(frozen=True)
+class Language:
+    """An example shop, how to start it, and one call that its actions answer."""
+
+    name: str
+    command: tuple[str, ...]
+    message: dict[str, Any]
+
+
+LANGUAGES = (
+    # The SDK's own command on a test server: the Python shop configures logging itself.
+    Language(
+        "python",
+        (sys.executable, "-m", "jetactions", "serve", "tests/servers/ops.py:app"),
+        {"model": "users", "name": "sync_users", "ids": [1, 2]},
+    ),
+    Language(
+        "go",
+        (str(GO_SHOP), "--prefix", "go_"),
+        {"model": "go_users", "name": "go_adjust_wallet", "id": 1, "params": {"amount": "5"}},
+    ),
+    Language(
+        "node",
+        ("node", str(NODE_SHOP), "--prefix", "node_"),
+        {
+            "model": "node_orders",
+            "name": "node_ship_order",
+            "id": 42,
+            "params": {"carrier": "dhl", "country": "uk", "city": "leeds"},
+        },
+    ),
+)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without action-server, bridge or OpenTelemetry settings."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("JETACTIONS_", "JETBRIDGE_", "OTEL_"))
+    }
+    return {**env, **extra}
+
+
+@dataclass
+class Started:
+    """A process of the test, its output in a file under LOGS."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> int:
+        """SIGTERM (the process drains and exports its last spans), then waits."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            return self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+@contextlib.contextmanager
+def started(name: str, command: tuple[str, ...], env: dict[str, str]) -> Iterator[Started]:
+    """Run `command` from the repository root, output in LOGS/traces-NAME-PID.log; stopped
+    (SIGTERM, then waited for) afterwards."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"traces-{name}-{os.getpid()}.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=ROOT
+        )
+    running = Started(process, log)
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+async def wait_for_line(running: Started, pattern: re.Pattern[str]) -> re.Match[str]:
+    """Polls the process's log file until a line matches (or the process has exited)."""
+    what = f"a line matching {pattern.pattern!r}"
+    return await until(
+        lambda: pattern.search(running.output()),
+        what,
+        READY_S,
+        running.process,
+        running.output,
+    )
+
+
+# --- stand-ins and tools -------------------------------------------------------------------
+
+
+async def refusing_jet_api() -> TestServer:
+    """A stand-in for Jet Admin's API that refuses every token."""
+    api = web.Application()
+
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response({"detail": "invalid token"}, status=403)
+
+    api.router.add_post("/api/project_auth/", refuse)
+    server = TestServer(api, host="127.0.0.1")
+    await server.start_server()
+    return server
+
+
+PLAYWRIGHT = ROOT / "node_modules" / "playwright-core" / "package.json"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+
+
+def missing_browser_tools() -> list[str]:
+    """What the browser tests need and this machine lacks (Chromium, node, playwright-core)."""
+    missing = []
+    if not Path(CHROMIUM).exists():
+        missing.append(f"Chromium ({CHROMIUM}; apt-get install chromium)")
+    if shutil.which("node") is None:
+        missing.append("node")
+    if not PLAYWRIGHT.exists():
+        missing.append("playwright-core (npm ci)")
+    return missing

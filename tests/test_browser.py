@@ -12,10 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -26,31 +24,24 @@ from aiohttp.test_utils import TestServer
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support import ActionServerProcess, BridgeFactory, service
+from tests.support import (
+    CHROMIUM,
+    ROOT,
+    ActionServerProcess,
+    BridgeFactory,
+    missing_browser_tools,
+    service,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGE_HTML = (ROOT / "tests" / "browser" / "page.html").read_text()
 DRIVER = ROOT / "tests" / "browser" / "drive.mjs"
-PLAYWRIGHT = ROOT / "node_modules" / "playwright-core" / "package.json"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 STEPS = ("action_list", "execute", "field_options", "download", "bad_token")
-
-
-def _missing_tools() -> list[str]:
-    missing = []
-    if not Path(CHROMIUM).exists():
-        missing.append(f"Chromium ({CHROMIUM}; apt-get install chromium)")
-    if shutil.which("node") is None:
-        missing.append("node")
-    if not PLAYWRIGHT.exists():
-        missing.append("playwright-core (npm ci)")
-    return missing
 
 
 @pytest.fixture
 def browser_tools() -> None:
     """Skip when the browser tools are missing, unless CI says they must be there."""
-    missing = _missing_tools()
+    missing = missing_browser_tools()
     if not missing:
         return
     reason = "browser test needs " + ", ".join(missing) + "; scripts/bootstrap installs them"

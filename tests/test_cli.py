@@ -16,7 +16,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.support import BILLING, ActionServerProcess, free_port, until, until_ready
+from tests.support import (
+    BILLING,
+    ActionServerProcess,
+    Served,
+    free_port,
+    serve_bridge,
+    until,
+    until_ready,
+)
 
 
 def jetbridge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -80,32 +88,9 @@ def test_configuration_errors_exit_2_with_a_message() -> None:
     assert "Traceback" not in result.stderr
 
 
-Served = tuple[subprocess.Popen[bytes], str]
-
-
-@contextlib.contextmanager
-def serving(*args: str, output: int = subprocess.PIPE) -> Iterator[Served]:
-    """`jetbridge serve --disable-auth` on a free loopback port with `args`; killed after."""
-    port = free_port()
-    command = [sys.executable, "-m", "jetbridge", "serve", "--address", "127.0.0.1"]
-    process = subprocess.Popen(
-        [*command, "--port", str(port), "--disable-auth", *args],
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield process, f"http://127.0.0.1:{port}"
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
 @pytest.fixture
 def served(shop: ActionServerProcess, billing: ActionServerProcess) -> Iterator[Served]:
-    with serving(
+    with serve_bridge(
         "--service", f"shop={shop.address}", "--service", f"billing={billing.address}"
     ) as s:
         yield s
@@ -140,7 +125,7 @@ async def test_serve_answers_and_drains_in_flight_requests_on_sigterm(
 @pytest.fixture
 def two_workers(shop: ActionServerProcess) -> Iterator[Served]:
     args = ("--workers", "2", "--service", f"shop={shop.address}")
-    with serving(*args, output=subprocess.DEVNULL) as s:
+    with serve_bridge(*args, output=subprocess.DEVNULL) as s:
         yield s
 
 

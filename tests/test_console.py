@@ -24,17 +24,19 @@ import pytest
 
 from jetconformance.shop import spec
 from tests.support import (
+    DEMO,
     GO_SHOP,
     LOGS,
     NODE_SHOP,
+    READY,
     ROOT,
+    Demo,
     free_port,
+    missing_browser_tools,
     require_built,
     wait_ready,
     wait_until,
 )
-from tests.test_browser import _missing_tools
-from tests.test_polyglot import DEMO, READY, Demo
 
 DRIVER = ROOT / "tests" / "browser" / "console.mjs"
 ARIA = ROOT / "docs" / "console.aria.yml"
@@ -46,7 +48,7 @@ LANGUAGES = ("python", "go_", "node_")
 
 @pytest.fixture(scope="module")
 def tools() -> None:
-    missing = _missing_tools() + ([] if AXE.exists() else ["axe-core (npm ci)"])
+    missing = missing_browser_tools() + ([] if AXE.exists() else ["axe-core (npm ci)"])
     if not missing:
         return
     reason = "console test needs " + ", ".join(missing) + "; scripts/bootstrap installs them"

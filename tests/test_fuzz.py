@@ -30,8 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.support import ActionServerProcess, Bridge, BridgeFactory, service
-from tests.test_http_faults import refusing_jet_api
+from tests.support import ActionServerProcess, Bridge, BridgeFactory, refusing_jet_api, service
 
 HOST = "127.0.0.1"
 BEARER_KEY = "a-bearer-key-of-some-length"

@@ -23,8 +23,6 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
 from jetactions import ActionContext, ActionServer
@@ -36,6 +34,7 @@ from tests.support import (
     BridgeFactory,
     Spawn,
     action_service,
+    refusing_jet_api,
     service,
     until,
     without_request_id,
@@ -324,19 +323,6 @@ async def test_invalid_utf8_anywhere_in_the_body_is_400(bridge: Bridge, body: by
     assert detail.startswith("Incorrect JSON body: ")
     assert reply.json() == {"non_field_errors": [detail], "detail": detail}
     await assert_serving(bridge)
-
-
-async def refusing_jet_api() -> TestServer:
-    """A stand-in for Jet Admin's API that refuses every token."""
-    api = web.Application()
-
-    async def refuse(request: web.Request) -> web.Response:
-        return web.json_response({"detail": "invalid token"}, status=403)
-
-    api.router.add_post("/api/project_auth/", refuse)
-    server = TestServer(api, host=HOST)
-    await server.start_server()
-    return server
 
 
 @pytest.mark.parametrize("scheme", [b"Bearer", b"JWT", b"Token", b"ProjectToken"])

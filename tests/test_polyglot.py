@@ -10,8 +10,6 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -20,28 +18,20 @@ import psutil
 import pytest
 
 from jetconformance.shop import spec
-from tests.support import GO_SHOP, LOGS, NODE_SHOP, ROOT, free_port, require_built, wait_until
+from tests.support import (
+    DEMO,
+    GO_SHOP,
+    LOGS,
+    NODE_SHOP,
+    READY,
+    Demo,
+    free_port,
+    require_built,
+    wait_until,
+)
 
-DEMO = ROOT / "scripts" / "demo-polyglot"
-READY = "Try, from another terminal"
 LANGUAGES = {"python": "", "go": "go_", "node": "node_"}
 """Each example in the demo, with the prefix the demo gives it."""
-
-
-@dataclass
-class Demo:
-    """The running demo script, in a process group of its own."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/messages/"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 @pytest.fixture
