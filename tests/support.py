@@ -1,5 +1,9 @@
-"""The test harness: what the tests share to start things and wait for them, one implementation
-of each. The fixtures built on it live in tests/plugin.py; test files import from here.
+"""The test harness: what more than one test file uses, one implementation of each. The
+fixtures built on it live in tests/plugin.py; test files import helpers from here only.
+
+Sections: waiting on state; action servers (processes, and a hand-written ActionService in the
+test's loop); bridges in the test's event loop; bridges, demos and example shops as processes;
+stand-ins (Jet's API) and tools; the SDK's tests (the example shop as a module, enums).
 
 Waiting is on state (a log line, a readiness answer, a count), bounded in time, and a process
 that exited stops the wait at once with its output: `wait_until` (blocking, for sync tests and
@@ -10,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import enum
+import importlib.util
 import inspect
 import os
 import re
@@ -24,6 +30,7 @@ import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any, TypeVar, overload
 
 import aiohttp
@@ -32,9 +39,11 @@ import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from jetactions.v1 import actions_pb2_grpc
+from jetactions.testing import ActionTester
+from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.app import create_app
 from jetbridge.config import ServiceConfig, Settings
 from jetbridge.server import BridgeRunner
@@ -576,3 +585,48 @@ def missing_browser_tools() -> list[str]:
     if not PLAYWRIGHT.exists():
         missing.append("playwright-core (npm ci)")
     return missing
+
+
+# --- the SDK's tests --------------------------------------------------------------------------
+
+
+def load_shop() -> ModuleType:
+    """Imports examples/python/shop.py (a script, not a package)."""
+    spec = importlib.util.spec_from_file_location("jetactions_example_shop", SHOP)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    # Dataclasses look their module up in sys.modules while the module runs.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def listing_of(tester: ActionTester) -> actions_pb2.ListActionsResponse:
+    """What ListActions answers on the wire (ActionTester.list_actions gives typed definitions)."""
+    return await tester.stub.ListActions(actions_pb2.ListActionsRequest())
+
+
+def params_of(listing: actions_pb2.ListActionsResponse, action: str) -> dict[str, Any]:
+    """The action's form params as JSON dicts keyed by name (proto3 JSON names)."""
+    for entry in listing.actions:
+        if entry.name == action:
+            return {
+                param.name: json_format.MessageToDict(param, preserving_proto_field_name=True)
+                for param in entry.params
+            }
+    raise AssertionError(f"no action {action!r}")
+
+
+class Color(enum.Enum):
+    """An enum for declarations with choices (a str-valued one)."""
+
+    RED = "red"
+    GREEN = "green"
+
+
+class Size(enum.IntEnum):
+    """An enum for declarations with choices (an int-valued one)."""
+
+    SMALL = 1
+    LARGE = 2

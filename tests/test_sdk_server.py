@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 import os
 import re
@@ -13,8 +12,6 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import grpc
@@ -26,24 +23,11 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from jetactions import ActionContext, ActionServer, File, RunningServer
 from jetactions.server import DRAIN_DELAY
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
-from tests.support import until
+from tests.support import SHOP, load_shop, until
 
-SHOP = Path(__file__).resolve().parent.parent / "examples" / "python" / "shop.py"
 SERVICE = "jetactions.v1.ActionService"
 SECRET_HEADER = "x-jetbridge-secret"
 SERVING_LINE = re.compile(rb"serving on 127\.0\.0\.1:(\d+)")
-
-
-def load_shop() -> ModuleType:
-    """Imports examples/python/shop.py (a script, not a package)."""
-    spec = importlib.util.spec_from_file_location("jetactions_example_shop", SHOP)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Dataclasses look their module up in sys.modules while the module runs.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @contextlib.asynccontextmanager
