@@ -35,10 +35,13 @@ from typing import Any, TypeVar, overload
 
 import aiohttp
 import grpc
+import jwt
 import orjson
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from google.protobuf import json_format
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -556,6 +559,41 @@ async def wait_for_line(running: Started, pattern: re.Pattern[str]) -> re.Match[
 
 
 # --- stand-ins and tools -------------------------------------------------------------------
+
+
+JET_PROJECT = "shop"
+"""The project of `jet_claims`."""
+
+
+def public_pem(key: rsa.RSAPrivateKey) -> str:
+    """The public half of `key` as PEM (what `jwt_verify_key` takes)."""
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def jet_claims(**changes: Any) -> dict[str, Any]:
+    """Claims shaped like Jet Admin's for JET_PROJECT, valid for five minutes; `changes`
+    override keys, and a value of `...` drops one."""
+    now = int(time.time())
+    base: dict[str, Any] = {
+        "user": {"id": 7, "email": "ada@example.com"},
+        "project": JET_PROJECT,
+        "environment": "prod",
+        "admin": False,
+        "projects": {JET_PROJECT: {"owner": True, "read_only": False}},
+        "iat": now,
+        "exp": now + 300,
+    }
+    base.update(changes)
+    return {key: value for key, value in base.items() if value is not ...}
+
+
+def sign_jwt(payload: dict[str, Any], key: Any, algorithm: str = "RS256") -> str:
+    """A JWT of `payload` signed with `key`."""
+    return jwt.encode(payload, key, algorithm=algorithm)
 
 
 async def refusing_jet_api() -> TestServer:

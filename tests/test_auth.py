@@ -37,7 +37,18 @@ from jetbridge.auth import Authenticator, caller_from_claims, default_verify_key
 from jetbridge.cli import check_auth
 from jetbridge.config import Auth, ConfigError, ServiceConfig, load_settings
 from jetbridge.credentials import parse_authorization
-from tests.support import Bridge, BridgeFactory, FakeClock, Reply, action_service, free_port, until
+from tests.support import (
+    Bridge,
+    BridgeFactory,
+    FakeClock,
+    Reply,
+    action_service,
+    free_port,
+    jet_claims,
+    public_pem,
+    sign_jwt,
+    until,
+)
 
 PROJECT = "shop"
 PROJECT_TOKEN_SETTING = "project-token-setting-0001"
@@ -60,15 +71,7 @@ class Keys:
 
     @property
     def public_pem(self) -> str:
-        return _public_pem(self.trusted)
-
-
-def _public_pem(key: rsa.RSAPrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+        return public_pem(self.trusted)
 
 
 @pytest.fixture(scope="module")
@@ -78,26 +81,6 @@ def keys() -> Keys:
         untrusted=rsa.generate_private_key(public_exponent=65537, key_size=2048),
         elliptic=ec.generate_private_key(ec.SECP256R1()),
     )
-
-
-def claims(**changes: Any) -> dict[str, Any]:
-    """Claims shaped like Jet Admin's, valid for five minutes; `changes` override or drop keys."""
-    now = int(time.time())
-    base: dict[str, Any] = {
-        "user": {"id": 7, "email": "ada@example.com"},
-        "project": PROJECT,
-        "environment": "prod",
-        "admin": False,
-        "projects": {PROJECT: {"owner": True, "read_only": False}},
-        "iat": now,
-        "exp": now + 300,
-    }
-    base.update(changes)
-    return {key: value for key, value in base.items() if value is not ...}
-
-
-def sign(payload: dict[str, Any], key: Any, algorithm: str = "RS256") -> str:
-    return jwt.encode(payload, key, algorithm=algorithm)
 
 
 def _b64(data: bytes) -> str:
@@ -261,7 +244,7 @@ async def test_valid_jwt_reaches_the_action_server_with_the_caller(
     auth_bridge: AuthBridge, action_server: ActionServer, keys: Keys
 ) -> None:
     bridge = await auth_bridge()
-    token = sign(claims(), keys.trusted)
+    token = sign_jwt(jet_claims(), keys.trusted)
     reply = await call(bridge, f"JWT {token}")
     assert reply.status == 200, reply.body
     assert reply.json() == {"result": True, "message": "ok"}
@@ -279,7 +262,7 @@ async def test_field_options_carry_the_caller_too(
     auth_bridge: AuthBridge, action_server: ActionServer, keys: Keys
 ) -> None:
     bridge = await auth_bridge()
-    token = sign(claims(user={"id": "u-1", "email": "b@example.com"}), keys.trusted)
+    token = sign_jwt(jet_claims(user={"id": "u-1", "email": "b@example.com"}), keys.trusted)
     params = {"model": "orders", "field": "city", "form": {}}
     reply = await call(bridge, f"JWT {token}", "get_field_options", params)
     assert reply.status == 200, reply.body
@@ -291,7 +274,7 @@ async def test_forward_token_sends_the_raw_credential(
     auth_bridge: AuthBridge, action_server: ActionServer, keys: Keys
 ) -> None:
     bridge = await auth_bridge(forward_token=True)
-    token = sign(claims(), keys.trusted)
+    token = sign_jwt(jet_claims(), keys.trusted)
     assert (await call(bridge, f"JWT {token}")).status == 200
     assert action_server.recorder.callers[-1].token == token
 
@@ -329,26 +312,26 @@ async def test_bad_jwts_are_refused(
     now = int(time.time())
     public_pem = keys.public_pem.encode()
     tokens: dict[str, Callable[[], str]] = {
-        "expired": lambda: sign(claims(exp=now - 60), keys.trusted),
-        "no_exp": lambda: sign(claims(exp=...), keys.trusted),
-        "not_yet_valid": lambda: sign(claims(nbf=now + 600), keys.trusted),
-        "wrong_key": lambda: sign(claims(), keys.untrusted),
-        "wrong_project": lambda: sign(claims(projects={"other": {}}), keys.trusted),
-        "null_project_entry": lambda: sign(claims(projects={PROJECT: None}), keys.trusted),
-        "no_projects_claim": lambda: sign(claims(projects=...), keys.trusted),
-        "projects_not_an_object": lambda: sign(claims(projects=PROJECT), keys.trusted),
-        "alg_none": lambda: forge({"alg": "none", "typ": "JWT"}, claims(), None),
+        "expired": lambda: sign_jwt(jet_claims(exp=now - 60), keys.trusted),
+        "no_exp": lambda: sign_jwt(jet_claims(exp=...), keys.trusted),
+        "not_yet_valid": lambda: sign_jwt(jet_claims(nbf=now + 600), keys.trusted),
+        "wrong_key": lambda: sign_jwt(jet_claims(), keys.untrusted),
+        "wrong_project": lambda: sign_jwt(jet_claims(projects={"other": {}}), keys.trusted),
+        "null_project_entry": lambda: sign_jwt(jet_claims(projects={PROJECT: None}), keys.trusted),
+        "no_projects_claim": lambda: sign_jwt(jet_claims(projects=...), keys.trusted),
+        "projects_not_an_object": lambda: sign_jwt(jet_claims(projects=PROJECT), keys.trusted),
+        "alg_none": lambda: forge({"alg": "none", "typ": "JWT"}, jet_claims(), None),
         # The classic confusion: HMAC keyed with the (public) RSA verification key.
         "hs256_with_public_key": lambda: forge(
-            {"alg": "HS256", "typ": "JWT"}, claims(), public_pem
+            {"alg": "HS256", "typ": "JWT"}, jet_claims(), public_pem
         ),
-        "rs512": lambda: sign(claims(), keys.trusted, "RS512"),
-        "ps256": lambda: sign(claims(), keys.trusted, "PS256"),
-        "es256": lambda: sign(claims(), keys.elliptic, "ES256"),
+        "rs512": lambda: sign_jwt(jet_claims(), keys.trusted, "RS512"),
+        "ps256": lambda: sign_jwt(jet_claims(), keys.trusted, "PS256"),
+        "es256": lambda: sign_jwt(jet_claims(), keys.elliptic, "ES256"),
         "garbage": lambda: "not-a-token",
         "two_segments": lambda: "abc.def",
         "bad_json": lambda: f"{_b64(b'{not json')}.{_b64(b'{}')}.{_b64(b'sig')}",
-        "tampered_payload": lambda: _tamper(sign(claims(), keys.trusted)),
+        "tampered_payload": lambda: _tamper(sign_jwt(jet_claims(), keys.trusted)),
     }
     bridge = await auth_bridge()
     reply = await call(bridge, f"JWT {tokens[case]()}")
@@ -358,13 +341,13 @@ async def test_bad_jwts_are_refused(
 
 def _tamper(token: str) -> str:
     header, _, signature = token.split(".")
-    admin = claims(projects={PROJECT: {}, "everything": {}}, admin=True)
+    admin = jet_claims(projects={PROJECT: {}, "everything": {}}, admin=True)
     return f"{header}.{_b64(json.dumps(admin).encode())}.{signature}"
 
 
 async def test_expiry_within_the_leeway_is_accepted(auth_bridge: AuthBridge, keys: Keys) -> None:
     bridge = await auth_bridge(jwt_leeway=30)
-    token = sign(claims(exp=int(time.time()) - 10), keys.trusted)
+    token = sign_jwt(jet_claims(exp=int(time.time()) - 10), keys.trusted)
     assert (await call(bridge, f"JWT {token}")).status == 200
     strict = await auth_bridge(jwt_leeway=0)
     assert_error(await call(strict, f"JWT {token}"), 403, "expired")
@@ -385,7 +368,7 @@ async def test_accepted_jwts_are_remembered_but_never_past_their_expiry(
     # loaded machine.
     exp = int(time.time()) - 5
     bridge = await auth_bridge(jwt_leeway=time.time() - exp + 1.5)
-    token = sign(claims(exp=exp), keys.trusted)
+    token = sign_jwt(jet_claims(exp=exp), keys.trusted)
     for _ in range(3):
         assert (await call(bridge, f"JWT {token}")).status == 200
     assert len(decoded) == 1
@@ -414,7 +397,7 @@ async def test_a_remembered_jwt_is_checked_again_at_its_expiry_or_the_cache_ttl(
 
     monkeypatch.setattr("jetbridge.auth.jwt.decode", counting_decode)
     bridge = await auth_bridge(jwt_leeway=0, auth_cache_ttl=cache_ttl)
-    token = sign(claims(exp=int(time.time()) + expires_in), keys.trusted)
+    token = sign_jwt(jet_claims(exp=int(time.time()) + expires_in), keys.trusted)
     assert (await call(bridge, f"JWT {token}")).status == 200
     ttl_clock.advance(min(expires_in, cache_ttl) - 2)  # the exp claim is whole seconds
     assert (await call(bridge, f"JWT {token}")).status == 200
@@ -426,7 +409,7 @@ async def test_a_remembered_jwt_is_checked_again_at_its_expiry_or_the_cache_ttl(
 
 async def test_jwt_needs_project_configured(auth_bridge: AuthBridge, keys: Keys) -> None:
     bridge = await auth_bridge(project="")
-    reply = await call(bridge, f"JWT {sign(claims(), keys.trusted)}")
+    reply = await call(bridge, f"JWT {sign_jwt(jet_claims(), keys.trusted)}")
     assert_error(reply, 403, "set PROJECT")
 
 
@@ -442,7 +425,7 @@ async def test_default_key_refuses_tokens_of_other_keys(
     auth_bridge: AuthBridge, keys: Keys
 ) -> None:
     bridge = await auth_bridge(jwt_verify_key="")
-    reply = await call(bridge, f"JWT {sign(claims(), keys.trusted)}")
+    reply = await call(bridge, f"JWT {sign_jwt(jet_claims(), keys.trusted)}")
     assert_error(reply, 403, "signature")
 
 
@@ -471,12 +454,12 @@ async def test_jwt_wins_over_other_credentials(
     auth_bridge: AuthBridge, action_server: ActionServer, keys: Keys
 ) -> None:
     bridge = await auth_bridge()
-    token = sign(claims(), keys.trusted)
+    token = sign_jwt(jet_claims(), keys.trusted)
     reply = await call(bridge, f"Bearer wrong-key, JWT {token}")
     assert reply.status == 200, reply.body
     assert action_server.recorder.callers[-1].auth_method == actions_pb2.AUTH_METHOD_JWT
     # A valid Bearer key does not rescue a bad JWT next to it.
-    bad = sign(claims(), keys.untrusted)
+    bad = sign_jwt(jet_claims(), keys.untrusted)
     assert_error(await call(bridge, f"Bearer {BEARER_KEYS[0]}, JWT {bad}"), 403, "signature")
 
 
@@ -656,8 +639,8 @@ async def test_credentials_never_reach_the_log(
     caplog.set_level(logging.DEBUG)
     bridge = await auth_bridge(forward_token=True)
     down = await auth_bridge(api_base_url=f"http://127.0.0.1:{free_port()}/api")
-    jwt_bad = sign(claims(), keys.untrusted)
-    jwt_good = sign(claims(), keys.trusted)
+    jwt_bad = sign_jwt(jet_claims(), keys.untrusted)
+    jwt_good = sign_jwt(jet_claims(), keys.trusted)
     secrets = ["user-ok-SECRET-41", "refused-SECRET-42", "broken-SECRET-43", "down-SECRET-44"]
     await call(bridge, f"Token {secrets[0]}")
     await call(bridge, f"Token {secrets[1]}")
@@ -771,7 +754,7 @@ def test_verify_key_must_be_rsa_of_2048_bits_or_more(keys: Keys) -> None:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    for key_pem, words in ((_public_pem(small), "2048"), (pem, "RSA")):
+    for key_pem, words in ((public_pem(small), "2048"), (pem, "RSA")):
         with pytest.raises(ConfigError, match=words):
             load_settings(
                 environ={"JETBRIDGE_SERVICES": "a=127.0.0.1:1", "JWT_VERIFY_KEY": key_pem}
@@ -833,7 +816,7 @@ async def test_absurd_claims_in_a_signed_jwt_are_a_401(
     auth_bridge: AuthBridge, keys: Keys, absurd: dict[str, Any]
 ) -> None:
     bridge = await auth_bridge()
-    reply = await call(bridge, "JWT " + sign(claims(**absurd), keys.trusted))
+    reply = await call(bridge, "JWT " + sign_jwt(jet_claims(**absurd), keys.trusted))
     assert_error(reply, 401, "claims are too large or too deep")
     # The bridge carries on with sane tokens.
-    assert (await call(bridge, "JWT " + sign(claims(), keys.trusted))).status == 200
+    assert (await call(bridge, "JWT " + sign_jwt(jet_claims(), keys.trusted))).status == 200

@@ -17,11 +17,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlencode
 
-import jwt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support import (
@@ -29,8 +27,11 @@ from tests.support import (
     ROOT,
     ActionServerProcess,
     BridgeFactory,
+    jet_claims,
     missing_browser_tools,
+    public_pem,
     service,
+    sign_jwt,
 )
 
 PAGE_HTML = (ROOT / "tests" / "browser" / "page.html").read_text()
@@ -66,24 +67,8 @@ async def page_origin() -> AsyncIterator[str]:
     await server.close()
 
 
-def _pem(key: rsa.RSAPrivateKey) -> str:
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return public.decode()
-
-
 def _token(key: rsa.RSAPrivateKey) -> str:
-    now = int(time.time())
-    claims = {
-        "user": {"id": 1, "email": "ada@example.com"},
-        "project": "shop",
-        "environment": "prod",
-        "projects": {"shop": {"owner": True}},
-        "iat": now,
-        "exp": now + 600,
-    }
-    return jwt.encode(claims, key, algorithm="RS256")
+    return sign_jwt(jet_claims(exp=int(time.time()) + 600), key)
 
 
 async def _drive(*urls: str) -> list[dict[str, Any]]:
@@ -147,7 +132,7 @@ async def test_jet_admin_calls_from_a_real_browser(
     settings: dict[str, Any] = {
         "disable_auth": False,
         "project": "shop",
-        "jwt_verify_key": _pem(key),
+        "jwt_verify_key": public_pem(key),
     }
     shop_service = service("shop", shop)
     # The default (`*`), a list naming the page's origin (reflected), and a list without it.
