@@ -37,8 +37,18 @@ from jetbridge.auth import Authenticator, caller_from_claims, default_verify_key
 from jetbridge.cli import check_auth
 from jetbridge.config import Auth, ConfigError, ServiceConfig, load_settings
 from jetbridge.credentials import parse_authorization
-from tests.conftest import Bridge, BridgeFactory, Reply, free_port
-from tests.support import action_service
+from tests.support import (
+    Bridge,
+    BridgeFactory,
+    FakeClock,
+    Reply,
+    action_service,
+    free_port,
+    jet_claims,
+    public_pem,
+    sign_jwt,
+    until,
+)
 
 PROJECT = "shop"
 PROJECT_TOKEN_SETTING = "project-token-setting-0001"
@@ -61,15 +71,7 @@ class Keys:
 
     @property
     def public_pem(self) -> str:
-        return _public_pem(self.trusted)
-
-
-def _public_pem(key: rsa.RSAPrivateKey) -> str:
-    return (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+        return public_pem(self.trusted)
 
 
 @pytest.fixture(scope="module")
@@ -79,26 +81,6 @@ def keys() -> Keys:
         untrusted=rsa.generate_private_key(public_exponent=65537, key_size=2048),
         elliptic=ec.generate_private_key(ec.SECP256R1()),
     )
-
-
-def claims(**changes: Any) -> dict[str, Any]:
-    """Claims shaped like Jet Admin's, valid for five minutes; `changes` override or drop keys."""
-    now = int(time.time())
-    base: dict[str, Any] = {
-        "user": {"id": 7, "email": "ada@example.com"},
-        "project": PROJECT,
-        "environment": "prod",
-        "admin": False,
-        "projects": {PROJECT: {"owner": True, "read_only": False}},
-        "iat": now,
-        "exp": now + 300,
-    }
-    base.update(changes)
-    return {key: value for key, value in base.items() if value is not ...}
-
-
-def sign(payload: dict[str, Any], key: Any, algorithm: str = "RS256") -> str:
-    return jwt.encode(payload, key, algorithm=algorithm)
 
 
 def _b64(data: bytes) -> str:
@@ -262,7 +244,7 @@ async def test_valid_jwt_reaches_the_action_server_with_the_caller(
     auth_bridge: AuthBridge, action_server: ActionServer, keys: Keys
 ) -> None:
     bridge = await auth_bridge()
-    token = sign(claims(), keys.trusted)
+    token = sign_jwt(jet_claims(), keys.trusted)
     reply = await call(bridge, f"JWT {token}")
     assert reply.status == 200, reply.body
     assert reply.json() == {"result": True, "message": "ok"}
@@ -280,7 +262,7 @@ async def test_field_options_carry_the_caller_too(
     auth_bridge: AuthBridge, action_server: ActionServer, keys: Keys
 ) -> None:
     bridge = await auth_bridge()
-    token = sign(claims(user={"id": "u-1", "email": "b@example.com"}), keys.trusted)
+    token = sign_jwt(jet_claims(user={"id": "u-1", "email": "b@example.com"}), keys.trusted)
     params = {"model": "orders", "field": "city", "form": {}}
     reply = await call(bridge, f"JWT {token}", "get_field_options", params)
     assert reply.status == 200, reply.body
@@ -292,7 +274,7 @@ async def test_forward_token_sends_the_raw_credential(
     auth_bridge: AuthBridge, action_server: ActionServer, keys: Keys
 ) -> None:
     bridge = await auth_bridge(forward_token=True)
-    token = sign(claims(), keys.trusted)
+    token = sign_jwt(jet_claims(), keys.trusted)
     assert (await call(bridge, f"JWT {token}")).status == 200
     assert action_server.recorder.callers[-1].token == token
 
@@ -330,26 +312,26 @@ async def test_bad_jwts_are_refused(
     now = int(time.time())
     public_pem = keys.public_pem.encode()
     tokens: dict[str, Callable[[], str]] = {
-        "expired": lambda: sign(claims(exp=now - 60), keys.trusted),
-        "no_exp": lambda: sign(claims(exp=...), keys.trusted),
-        "not_yet_valid": lambda: sign(claims(nbf=now + 600), keys.trusted),
-        "wrong_key": lambda: sign(claims(), keys.untrusted),
-        "wrong_project": lambda: sign(claims(projects={"other": {}}), keys.trusted),
-        "null_project_entry": lambda: sign(claims(projects={PROJECT: None}), keys.trusted),
-        "no_projects_claim": lambda: sign(claims(projects=...), keys.trusted),
-        "projects_not_an_object": lambda: sign(claims(projects=PROJECT), keys.trusted),
-        "alg_none": lambda: forge({"alg": "none", "typ": "JWT"}, claims(), None),
+        "expired": lambda: sign_jwt(jet_claims(exp=now - 60), keys.trusted),
+        "no_exp": lambda: sign_jwt(jet_claims(exp=...), keys.trusted),
+        "not_yet_valid": lambda: sign_jwt(jet_claims(nbf=now + 600), keys.trusted),
+        "wrong_key": lambda: sign_jwt(jet_claims(), keys.untrusted),
+        "wrong_project": lambda: sign_jwt(jet_claims(projects={"other": {}}), keys.trusted),
+        "null_project_entry": lambda: sign_jwt(jet_claims(projects={PROJECT: None}), keys.trusted),
+        "no_projects_claim": lambda: sign_jwt(jet_claims(projects=...), keys.trusted),
+        "projects_not_an_object": lambda: sign_jwt(jet_claims(projects=PROJECT), keys.trusted),
+        "alg_none": lambda: forge({"alg": "none", "typ": "JWT"}, jet_claims(), None),
         # The classic confusion: HMAC keyed with the (public) RSA verification key.
         "hs256_with_public_key": lambda: forge(
-            {"alg": "HS256", "typ": "JWT"}, claims(), public_pem
+            {"alg": "HS256", "typ": "JWT"}, jet_claims(), public_pem
         ),
-        "rs512": lambda: sign(claims(), keys.trusted, "RS512"),
-        "ps256": lambda: sign(claims(), keys.trusted, "PS256"),
-        "es256": lambda: sign(claims(), keys.elliptic, "ES256"),
+        "rs512": lambda: sign_jwt(jet_claims(), keys.trusted, "RS512"),
+        "ps256": lambda: sign_jwt(jet_claims(), keys.trusted, "PS256"),
+        "es256": lambda: sign_jwt(jet_claims(), keys.elliptic, "ES256"),
         "garbage": lambda: "not-a-token",
         "two_segments": lambda: "abc.def",
         "bad_json": lambda: f"{_b64(b'{not json')}.{_b64(b'{}')}.{_b64(b'sig')}",
-        "tampered_payload": lambda: _tamper(sign(claims(), keys.trusted)),
+        "tampered_payload": lambda: _tamper(sign_jwt(jet_claims(), keys.trusted)),
     }
     bridge = await auth_bridge()
     reply = await call(bridge, f"JWT {tokens[case]()}")
@@ -359,13 +341,13 @@ async def test_bad_jwts_are_refused(
 
 def _tamper(token: str) -> str:
     header, _, signature = token.split(".")
-    admin = claims(projects={PROJECT: {}, "everything": {}}, admin=True)
+    admin = jet_claims(projects={PROJECT: {}, "everything": {}}, admin=True)
     return f"{header}.{_b64(json.dumps(admin).encode())}.{signature}"
 
 
 async def test_expiry_within_the_leeway_is_accepted(auth_bridge: AuthBridge, keys: Keys) -> None:
     bridge = await auth_bridge(jwt_leeway=30)
-    token = sign(claims(exp=int(time.time()) - 10), keys.trusted)
+    token = sign_jwt(jet_claims(exp=int(time.time()) - 10), keys.trusted)
     assert (await call(bridge, f"JWT {token}")).status == 200
     strict = await auth_bridge(jwt_leeway=0)
     assert_error(await call(strict, f"JWT {token}"), 403, "expired")
@@ -386,18 +368,48 @@ async def test_accepted_jwts_are_remembered_but_never_past_their_expiry(
     # loaded machine.
     exp = int(time.time()) - 5
     bridge = await auth_bridge(jwt_leeway=time.time() - exp + 1.5)
-    token = sign(claims(exp=exp), keys.trusted)
+    token = sign_jwt(jet_claims(exp=exp), keys.trusted)
     for _ in range(3):
         assert (await call(bridge, f"JWT {token}")).status == 200
     assert len(decoded) == 1
+    # Real time is what this checks (PyJWT reads the wall clock): past the expiry, the
+    # remembered token is checked again and refused. The fake-clock test below covers the cap.
     await asyncio.sleep(1.6)
     assert_error(await call(bridge, f"JWT {token}"), 403, "expired")
     assert len(decoded) == 2
 
 
+@pytest.mark.parametrize(("expires_in", "cache_ttl"), [(30, 3600), (3600, 30)])
+async def test_a_remembered_jwt_is_checked_again_at_its_expiry_or_the_cache_ttl(
+    auth_bridge: AuthBridge,
+    keys: Keys,
+    monkeypatch: pytest.MonkeyPatch,
+    ttl_clock: FakeClock,
+    expires_in: int,
+    cache_ttl: float,
+) -> None:
+    decoded: list[str] = []
+    real_decode = jwt.decode
+
+    def counting_decode(token: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        decoded.append(token)
+        return real_decode(token, *args, **kwargs)
+
+    monkeypatch.setattr("jetbridge.auth.jwt.decode", counting_decode)
+    bridge = await auth_bridge(jwt_leeway=0, auth_cache_ttl=cache_ttl)
+    token = sign_jwt(jet_claims(exp=int(time.time()) + expires_in), keys.trusted)
+    assert (await call(bridge, f"JWT {token}")).status == 200
+    ttl_clock.advance(min(expires_in, cache_ttl) - 2)  # the exp claim is whole seconds
+    assert (await call(bridge, f"JWT {token}")).status == 200
+    assert len(decoded) == 1
+    ttl_clock.advance(2)
+    assert (await call(bridge, f"JWT {token}")).status == 200  # the wall clock has not moved
+    assert len(decoded) == 2
+
+
 async def test_jwt_needs_project_configured(auth_bridge: AuthBridge, keys: Keys) -> None:
     bridge = await auth_bridge(project="")
-    reply = await call(bridge, f"JWT {sign(claims(), keys.trusted)}")
+    reply = await call(bridge, f"JWT {sign_jwt(jet_claims(), keys.trusted)}")
     assert_error(reply, 403, "set PROJECT")
 
 
@@ -413,7 +425,7 @@ async def test_default_key_refuses_tokens_of_other_keys(
     auth_bridge: AuthBridge, keys: Keys
 ) -> None:
     bridge = await auth_bridge(jwt_verify_key="")
-    reply = await call(bridge, f"JWT {sign(claims(), keys.trusted)}")
+    reply = await call(bridge, f"JWT {sign_jwt(jet_claims(), keys.trusted)}")
     assert_error(reply, 403, "signature")
 
 
@@ -442,12 +454,12 @@ async def test_jwt_wins_over_other_credentials(
     auth_bridge: AuthBridge, action_server: ActionServer, keys: Keys
 ) -> None:
     bridge = await auth_bridge()
-    token = sign(claims(), keys.trusted)
+    token = sign_jwt(jet_claims(), keys.trusted)
     reply = await call(bridge, f"Bearer wrong-key, JWT {token}")
     assert reply.status == 200, reply.body
     assert action_server.recorder.callers[-1].auth_method == actions_pb2.AUTH_METHOD_JWT
     # A valid Bearer key does not rescue a bad JWT next to it.
-    bad = sign(claims(), keys.untrusted)
+    bad = sign_jwt(jet_claims(), keys.untrusted)
     assert_error(await call(bridge, f"Bearer {BEARER_KEYS[0]}, JWT {bad}"), 403, "signature")
 
 
@@ -549,12 +561,14 @@ async def test_slow_jet_times_out_closed_without_blocking_others(
     bridge = await auth_bridge(auth_timeout=0.4)
     started = time.monotonic()
     slow = asyncio.create_task(call(bridge, "Token slow-1"))
-    await asyncio.sleep(0.05)
+    await until(lambda: fake_jet.count("slow-1"), "the slow lookup at Jet's API")
     # The event loop stays free while Jet's API is slow: other requests are served meanwhile.
     assert (await call(bridge, f"Bearer {BEARER_KEYS[0]}")).status == 200
-    assert time.monotonic() - started < 0.3
+    assert not slow.done()
     assert_error(await slow, 503, "try again")
-    assert 0.35 < time.monotonic() - started < 2
+    # Not before auth_timeout, and well before the fake would answer (5 s).
+    assert 0.35 < time.monotonic() - started < 4
+    assert not fake_jet.release.is_set()
 
 
 async def test_jet_down_fails_closed_with_json_503(auth_bridge: AuthBridge) -> None:
@@ -573,15 +587,30 @@ async def test_concurrent_identical_lookups_call_jet_once(
     assert fake_jet.count("slowish-1") == 1
 
 
-async def test_cache_expires(auth_bridge: AuthBridge, fake_jet: FakeJet) -> None:
-    # The TTL leaves ample room for the two first calls on a loaded machine.
-    bridge = await auth_bridge(auth_cache_ttl=1.5)
+async def test_cache_expires(
+    auth_bridge: AuthBridge, fake_jet: FakeJet, ttl_clock: FakeClock
+) -> None:
+    bridge = await auth_bridge(auth_cache_ttl=60, auth_failure_cache_ttl=5)
     await call(bridge, "Token user-a")
+    ttl_clock.advance(59.9)
     await call(bridge, "Token user-a")
-    assert fake_jet.count("user-a") == 1
-    await asyncio.sleep(1.6)
+    assert fake_jet.count("user-a") == 1  # still remembered just before the TTL
+    ttl_clock.advance(0.1)
     await call(bridge, "Token user-a")
     assert fake_jet.count("user-a") == 2  # expired
+
+
+async def test_refusals_are_remembered_for_their_own_shorter_ttl(
+    auth_bridge: AuthBridge, fake_jet: FakeJet, ttl_clock: FakeClock
+) -> None:
+    bridge = await auth_bridge(auth_cache_ttl=60, auth_failure_cache_ttl=5)
+    assert_error(await call(bridge, "Token refused-2"), 403, "Jet Admin refused")
+    ttl_clock.advance(4.9)
+    assert_error(await call(bridge, "Token refused-2"), 403, "Jet Admin refused")
+    assert fake_jet.count("refused-2") == 1
+    ttl_clock.advance(0.1)
+    assert_error(await call(bridge, "Token refused-2"), 403, "Jet Admin refused")
+    assert fake_jet.count("refused-2") == 2  # asked again: a refusal is not kept for 60 s
 
 
 async def test_cache_is_bounded(auth_bridge: AuthBridge, fake_jet: FakeJet) -> None:
@@ -610,8 +639,8 @@ async def test_credentials_never_reach_the_log(
     caplog.set_level(logging.DEBUG)
     bridge = await auth_bridge(forward_token=True)
     down = await auth_bridge(api_base_url=f"http://127.0.0.1:{free_port()}/api")
-    jwt_bad = sign(claims(), keys.untrusted)
-    jwt_good = sign(claims(), keys.trusted)
+    jwt_bad = sign_jwt(jet_claims(), keys.untrusted)
+    jwt_good = sign_jwt(jet_claims(), keys.trusted)
     secrets = ["user-ok-SECRET-41", "refused-SECRET-42", "broken-SECRET-43", "down-SECRET-44"]
     await call(bridge, f"Token {secrets[0]}")
     await call(bridge, f"Token {secrets[1]}")
@@ -725,7 +754,7 @@ def test_verify_key_must_be_rsa_of_2048_bits_or_more(keys: Keys) -> None:
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-    for key_pem, words in ((_public_pem(small), "2048"), (pem, "RSA")):
+    for key_pem, words in ((public_pem(small), "2048"), (pem, "RSA")):
         with pytest.raises(ConfigError, match=words):
             load_settings(
                 environ={"JETBRIDGE_SERVICES": "a=127.0.0.1:1", "JWT_VERIFY_KEY": key_pem}
@@ -787,7 +816,7 @@ async def test_absurd_claims_in_a_signed_jwt_are_a_401(
     auth_bridge: AuthBridge, keys: Keys, absurd: dict[str, Any]
 ) -> None:
     bridge = await auth_bridge()
-    reply = await call(bridge, "JWT " + sign(claims(**absurd), keys.trusted))
+    reply = await call(bridge, "JWT " + sign_jwt(jet_claims(**absurd), keys.trusted))
     assert_error(reply, 401, "claims are too large or too deep")
     # The bridge carries on with sane tokens.
-    assert (await call(bridge, "JWT " + sign(claims(), keys.trusted))).status == 200
+    assert (await call(bridge, "JWT " + sign_jwt(jet_claims(), keys.trusted))).status == 200

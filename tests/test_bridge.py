@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ActionServerProcess, Bridge, BridgeFactory, service
+from tests.support import ActionServerProcess, Bridge, BridgeFactory, service
 
 MAIL = {"model": "users", "name": "mail_users", "params": {"subject": "Hi"}}
 

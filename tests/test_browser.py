@@ -12,45 +12,37 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import jwt
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import ActionServerProcess, BridgeFactory, service
+from tests.support import (
+    CHROMIUM,
+    ROOT,
+    ActionServerProcess,
+    BridgeFactory,
+    jet_claims,
+    missing_browser_tools,
+    public_pem,
+    service,
+    sign_jwt,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGE_HTML = (ROOT / "tests" / "browser" / "page.html").read_text()
 DRIVER = ROOT / "tests" / "browser" / "drive.mjs"
-PLAYWRIGHT = ROOT / "node_modules" / "playwright-core" / "package.json"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 STEPS = ("action_list", "execute", "field_options", "download", "bad_token")
-
-
-def _missing_tools() -> list[str]:
-    missing = []
-    if not Path(CHROMIUM).exists():
-        missing.append(f"Chromium ({CHROMIUM}; apt-get install chromium)")
-    if shutil.which("node") is None:
-        missing.append("node")
-    if not PLAYWRIGHT.exists():
-        missing.append("playwright-core (npm ci)")
-    return missing
 
 
 @pytest.fixture
 def browser_tools() -> None:
     """Skip when the browser tools are missing, unless CI says they must be there."""
-    missing = _missing_tools()
+    missing = missing_browser_tools()
     if not missing:
         return
     reason = "browser test needs " + ", ".join(missing) + "; scripts/bootstrap installs them"
@@ -75,24 +67,8 @@ async def page_origin() -> AsyncIterator[str]:
     await server.close()
 
 
-def _pem(key: rsa.RSAPrivateKey) -> str:
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return public.decode()
-
-
 def _token(key: rsa.RSAPrivateKey) -> str:
-    now = int(time.time())
-    claims = {
-        "user": {"id": 1, "email": "ada@example.com"},
-        "project": "shop",
-        "environment": "prod",
-        "projects": {"shop": {"owner": True}},
-        "iat": now,
-        "exp": now + 600,
-    }
-    return jwt.encode(claims, key, algorithm="RS256")
+    return sign_jwt(jet_claims(exp=int(time.time()) + 600), key)
 
 
 async def _drive(*urls: str) -> list[dict[str, Any]]:
@@ -156,7 +132,7 @@ async def test_jet_admin_calls_from_a_real_browser(
     settings: dict[str, Any] = {
         "disable_auth": False,
         "project": "shop",
-        "jwt_verify_key": _pem(key),
+        "jwt_verify_key": public_pem(key),
     }
     shop_service = service("shop", shop)
     # The default (`*`), a list naming the page's origin (reflected), and a list without it.

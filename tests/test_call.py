@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from jetconformance.shop import spec
-from tests.conftest import LOGS, ROOT, ActionServerProcess, free_port
-from tests.support import wait_ready
+from tests.support import LOGS, ROOT, ActionServerProcess, free_port, wait_ready
 
 KEY = "call-test-key-0123456789abcdef"
 AUTHORIZATION = f"Bearer {KEY}"

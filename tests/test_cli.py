@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from tests.conftest import BILLING, ActionServerProcess, free_port
-from tests.support import until_ready
+from tests.support import (
+    BILLING,
+    ActionServerProcess,
+    Served,
+    free_port,
+    serve_bridge,
+    until,
+    until_ready,
+)
 
 
 def jetbridge(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -81,32 +88,9 @@ def test_configuration_errors_exit_2_with_a_message() -> None:
     assert "Traceback" not in result.stderr
 
 
-Served = tuple[subprocess.Popen[bytes], str]
-
-
-@contextlib.contextmanager
-def serving(*args: str, output: int = subprocess.PIPE) -> Iterator[Served]:
-    """`jetbridge serve --disable-auth` on a free loopback port with `args`; killed after."""
-    port = free_port()
-    command = [sys.executable, "-m", "jetbridge", "serve", "--address", "127.0.0.1"]
-    process = subprocess.Popen(
-        [*command, "--port", str(port), "--disable-auth", *args],
-        stdout=output,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        yield process, f"http://127.0.0.1:{port}"
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
 @pytest.fixture
 def served(shop: ActionServerProcess, billing: ActionServerProcess) -> Iterator[Served]:
-    with serving(
+    with serve_bridge(
         "--service", f"shop={shop.address}", "--service", f"billing={billing.address}"
     ) as s:
         yield s
@@ -141,7 +125,7 @@ async def test_serve_answers_and_drains_in_flight_requests_on_sigterm(
 @pytest.fixture
 def two_workers(shop: ActionServerProcess) -> Iterator[Served]:
     args = ("--workers", "2", "--service", f"shop={shop.address}")
-    with serving(*args, output=subprocess.DEVNULL) as s:
+    with serve_bridge(*args, output=subprocess.DEVNULL) as s:
         yield s
 
 
@@ -151,8 +135,8 @@ async def test_workers_share_the_port_and_stop_together(
     process, url = two_workers
     await until_ready(url)
     pids: set[int] = set()
-    deadline = time.monotonic() + 15
-    while len(pids) < 2 and time.monotonic() < deadline:
+
+    async def both_answered() -> bool:
         # A new connection each time, so the kernel may pick either worker.
         async with aiohttp.ClientSession() as session:
             async with session.get(url + "/healthz") as response:
@@ -161,7 +145,9 @@ async def test_workers_share_the_port_and_stop_together(
                 url + "/api/messages/", json={"name": "get_action_list"}
             ) as response:
                 assert response.status == 200
-    assert len(pids) == 2
+        return len(pids) == 2
+
+    await until(both_answered, "answers from both workers")
     assert process.pid not in pids
     process.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(process.wait, 20) == 0
@@ -229,12 +215,7 @@ async def test_workers_exit_when_their_supervisor_is_killed(two_workers: Served)
     process.wait()
     for child in children:
         # The kernel sends each worker SIGTERM (PR_SET_PDEATHSIG); it drains and exits.
-        for _ in range(200):
-            if _gone(child):
-                break
-            await asyncio.sleep(0.05)
-        else:
-            pytest.fail(f"worker {child} outlived its supervisor")
+        await until(functools.partial(_gone, child), f"exit of worker {child}", 10)
 
 
 def _children(pid: int) -> set[int]:

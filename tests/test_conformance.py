@@ -35,24 +35,18 @@ from jetbridge.convert import fill_value, from_struct, from_value
 from jetconformance import Suite, Target, checks, find, open_channel, run_check
 from jetconformance import running_bridge as start_bridge
 from jetconformance.shop import spec
-from tests.conftest import LOGS, ROOT, SHOP, ActionServerProcess
-
-GO_SHOP = ROOT / "examples" / "go" / "bin" / "shop"
-NODE_SHOP = ROOT / "examples" / "node" / "dist" / "server.js"
-BUILD = "scripts/build-examples --no-test"
-
+from tests.support import (
+    GO_SHOP,
+    LOGS,
+    NODE_SHOP,
+    ROOT,
+    SHOP,
+    ActionServerProcess,
+    require_built,
+    wait_until,
+)
 
 # The example servers as processes ---------------------------------------------------------
-
-
-def require_built(path: Path) -> None:
-    """Skip when an example is not built; under CI (CI=true) that is a failure instead."""
-    if path.exists():
-        return
-    message = f"{path.relative_to(ROOT)} is not built: run {BUILD}"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 @dataclass
@@ -77,17 +71,18 @@ class BuiltServer:
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env},
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            output = path.read_text(errors="replace")
-            found = re.search(r"(?:serving|listening) on ([\d.]+:\d+)", output)
-            if found:
-                self.address = found.group(1)
-                return
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited: {path.read_text(errors='replace')}")
-            time.sleep(0.02)
-        raise TimeoutError(f"{self.name} did not print its address; see {path}")
+
+        def output() -> str:
+            return path.read_text(errors="replace")
+
+        found = wait_until(
+            lambda: re.search(r"(?:serving|listening) on ([\d.]+:\d+)", output()),
+            f"address line of {self.name}",
+            timeout,
+            self.process,
+            output,
+        )
+        self.address = found.group(1)
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it is still running after a few seconds."""

@@ -16,7 +16,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,11 +23,20 @@ from typing import Any
 import pytest
 
 from jetconformance.shop import spec
-from tests.conftest import LOGS, ROOT, free_port
-from tests.support import wait_ready
-from tests.test_browser import _missing_tools
-from tests.test_conformance import GO_SHOP, NODE_SHOP, require_built
-from tests.test_polyglot import DEMO, READY, Demo
+from tests.support import (
+    DEMO,
+    GO_SHOP,
+    LOGS,
+    NODE_SHOP,
+    READY,
+    ROOT,
+    Demo,
+    free_port,
+    missing_browser_tools,
+    require_built,
+    wait_ready,
+    wait_until,
+)
 
 DRIVER = ROOT / "tests" / "browser" / "console.mjs"
 ARIA = ROOT / "docs" / "console.aria.yml"
@@ -40,7 +48,7 @@ LANGUAGES = ("python", "go_", "node_")
 
 @pytest.fixture(scope="module")
 def tools() -> None:
-    missing = _missing_tools() + ([] if AXE.exists() else ["axe-core (npm ci)"])
+    missing = missing_browser_tools() + ([] if AXE.exists() else ["axe-core (npm ci)"])
     if not missing:
         return
     reason = "console test needs " + ", ".join(missing) + "; scripts/bootstrap installs them"
@@ -67,11 +75,13 @@ def console_demo() -> Iterator[Demo]:
         )
     running = Demo(process, port, log)
     try:
-        deadline = time.monotonic() + 30
-        while READY not in running.output():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the demo did not start:\n{running.output()}")
-            time.sleep(0.05)
+        wait_until(
+            lambda: READY in running.output(),
+            "the console demo's ready line",
+            30,
+            process,
+            running.output,
+        )
         assert f"console: http://127.0.0.1:{port}/console/" in running.output()
         yield running
     finally:

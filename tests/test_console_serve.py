@@ -13,7 +13,7 @@ import pytest
 
 from jetbridge import console
 from jetbridge.config import ConfigError, ServiceConfig, load_settings
-from tests.conftest import BridgeFactory, free_port
+from tests.support import BridgeFactory, free_port
 
 SERVICE = ["127.0.0.1:50051"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from jetactions import contract
 from jetactions.v1 import actions_pb2
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def test_every_proto_field_type_has_jets_spelling() -> None:

@@ -11,8 +11,7 @@ import pytest
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.config import ConfigError, ServiceConfig, load_settings
 from jetbridge.cors import ALLOW_HEADERS, ALLOW_METHODS, EXPOSE_HEADERS
-from tests.conftest import Bridge, BridgeFactory, Reply
-from tests.support import action_service
+from tests.support import Bridge, BridgeFactory, Reply, action_service
 
 JET = "https://app.jetadmin.io"
 JSON = "application/json"

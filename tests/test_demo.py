@@ -12,14 +12,13 @@ import os
 import re
 import signal
 import subprocess
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import LOGS, ROOT, free_port
+from tests.support import LOGS, ROOT, free_port, wait_until
 
 DEMO = ROOT / "scripts" / "demo"
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -95,17 +94,15 @@ def wait_for_actions(port: int, process: subprocess.Popen[bytes]) -> None:
             "Content-Type": "application/json",
         },
     )
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "scripts/demo exited"
+
+    def listed() -> bool:
         try:
             with urllib.request.urlopen(request, timeout=2) as response:
-                if json.load(response):
-                    return
+                return bool(json.load(response))
         except OSError:
-            pass
-        time.sleep(0.1)
-    pytest.fail("scripts/demo did not answer get_action_list")
+            return False
+
+    wait_until(listed, "actions listed by scripts/demo", 40, process, every=0.1)
 
 
 @pytest.mark.timeout(120)

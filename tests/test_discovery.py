@@ -5,23 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
 
-from tests.conftest import BILLING, ActionServerProcess, Bridge, BridgeFactory, service
-
-Spawn = Callable[..., ActionServerProcess]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
-    """Poll `check` until it holds; fail after `within` seconds."""
-    deadline = time.monotonic() + within
-    while not await check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {within} s")
-        await asyncio.sleep(0.1)
+from tests.support import BILLING, ActionServerProcess, Bridge, BridgeFactory, Spawn, service, until
 
 
 async def action_names(bridge: Bridge) -> list[str]:
@@ -79,7 +67,7 @@ async def test_a_service_down_at_start_joins_when_it_comes_up(
     async def joined() -> bool:
         return "charge" in await action_names(bridge)
 
-    await eventually(joined)
+    await until(joined, "the late service's actions listed")
     assert await run(bridge, "charge", amount="1.5") == (
         200,
         {"result": True, "message": "Charged 1.5"},
@@ -90,7 +78,7 @@ async def test_a_killed_service_fails_fast_with_503_and_recovers(
     make_bridge: BridgeFactory, shop: ActionServerProcess, spawn: Spawn
 ) -> None:
     billing = spawn(BILLING)
-    bridge = await make_bridge(service("shop", shop), service("billing", billing, timeout=10))
+    bridge = await make_bridge(service("shop", shop), service("billing", billing, timeout=30))
     assert (await run(bridge, "charge", amount="1"))[0] == 200
 
     billing.kill()
@@ -102,7 +90,7 @@ async def test_a_killed_service_fails_fast_with_503_and_recovers(
     assert "billing" in body["detail"]
     again, _ = await run(bridge, "charge", amount="1")
     assert again == 503
-    assert time.monotonic() - started < 5, "a down service must not wait for the 10 s deadline"
+    assert time.monotonic() - started < 15, "a down service must not wait for the 30 s deadline"
     # Its actions stay listed, and the other service is unaffected.
     assert "charge" in await action_names(bridge)
     assert (await run(bridge, "refresh_stats")) == (200, {"result": True})
@@ -112,7 +100,7 @@ async def test_a_killed_service_fails_fast_with_503_and_recovers(
     async def recovered() -> bool:
         return (await run(bridge, "charge", amount="2"))[0] == 200
 
-    await eventually(recovered)
+    await until(recovered, "charge answered again")
 
 
 async def test_a_service_killed_mid_call_gives_503(
@@ -142,5 +130,5 @@ async def test_a_restarted_service_with_new_actions_is_picked_up(
     async def available() -> bool:
         return (await run(bridge, "late_action"))[0] == 200
 
-    await eventually(available)
+    await until(available, "late_action served")
     assert "late_action" in await action_names(bridge)

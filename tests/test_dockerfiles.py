@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, ActionServerProcess, free_port
+from tests.support import ROOT, ActionServerProcess, free_port
 
 DOCKER = ROOT / "docker"
 IMAGES = {"bridge": "jetbridge", "action-server": "jetactions"}

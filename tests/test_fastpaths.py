@@ -25,7 +25,6 @@ import jwt
 import orjson
 import pytest
 from aiohttp.test_utils import make_mocked_request
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
@@ -42,7 +41,7 @@ from jetbridge.credentials import digest as _digest
 from jetbridge.errors import BridgeError
 from jetbridge.messages import execute_request, field_options_request
 from jetbridge.services import Service
-from tests.conftest import SHOP, BridgeFactory
+from tests.support import SHOP, BridgeFactory, public_pem
 
 # --- JSON as Jet sends it ----------------------------------------------------------------------
 
@@ -314,12 +313,7 @@ def signing_key() -> rsa.RSAPrivateKey:
 
 
 def auth_settings(key: rsa.RSAPrivateKey, **changes: Any) -> Auth:
-    pem = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return Auth(project=PROJECT, jwt_verify_key=pem, bearer_keys=(BEARER,), **changes)
+    return Auth(project=PROJECT, jwt_verify_key=public_pem(key), bearer_keys=(BEARER,), **changes)
 
 
 def token(key: rsa.RSAPrivateKey, **claims: Any) -> str:

@@ -25,13 +25,18 @@ from typing import Any
 import jwt
 import orjson
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ActionServerProcess, Bridge, BridgeFactory, service
-from tests.test_http_faults import refusing_jet_api
+from tests.support import (
+    ActionServerProcess,
+    Bridge,
+    BridgeFactory,
+    public_pem,
+    refusing_jet_api,
+    service,
+)
 
 HOST = "127.0.0.1"
 BEARER_KEY = "a-bearer-key-of-some-length"
@@ -455,11 +460,8 @@ async def test_signed_jwts_with_any_claims(
     make_bridge: BridgeFactory, shop: ActionServerProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
     bridge = await make_bridge(
-        service("shop", shop), disable_auth=False, project="proj", jwt_verify_key=public.decode()
+        service("shop", shop), disable_auth=False, project="proj", jwt_verify_key=public_pem(key)
     )
     base = {"projects": {"proj": {}}, "exp": int(time.time()) + 600}
 

@@ -12,13 +12,12 @@ import re
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.support import ROOT, free_port, wait_until
 
 DOC = ROOT / "docs" / "go.md"
 BLOCK = re.compile(r"(?:<!-- (?P<marker>[^>]*) -->\n)?```(?P<lang>\w*)\n(?P<body>.*?)```", re.S)
@@ -72,13 +71,11 @@ class Started:
         return self.log.read_text(errors="replace")
 
     def wait_for(self, pattern: str, timeout: float = 120.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = re.search(pattern, self.output())
-            if found:
-                return found
-            time.sleep(0.05)
-        raise AssertionError(f"no {pattern!r} in:\n{self.output()}")
+        # No process check: the line awaited may come as the command exits.
+        what = f"line matching {pattern!r}"
+        return wait_until(
+            lambda: re.search(pattern, self.output()), what, timeout, None, self.output
+        )
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -124,11 +121,8 @@ def test_first_action_from_scratch(scratch: Path) -> None:
 
 def wait_bridge(url: str, bridge: Started) -> None:
     """Until the bridge answers its health endpoint."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        probe = subprocess.run(["curl", "-sf", url], capture_output=True)
-        if probe.returncode == 0:
-            return
-        assert bridge.process.poll() is None, bridge.output()
-        time.sleep(0.1)
-    raise AssertionError(f"the bridge did not start:\n{bridge.output()}")
+
+    def answers() -> bool:
+        return subprocess.run(["curl", "-sf", url], capture_output=True).returncode == 0
+
+    wait_until(answers, f"answer of the bridge at {url}", 30, bridge.process, bridge.output, 0.1)

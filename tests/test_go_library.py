@@ -19,8 +19,7 @@ from google.protobuf import struct_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
-from tests.conftest import LOGS, ROOT
-from tests.test_conformance import require_built
+from tests.support import LOGS, ROOT, require_built, wait_until
 
 LIBRARY = ROOT / "tests" / "servers" / "go_library" / "bin" / "library"
 SECRET = (("x-jetbridge-secret", "shh"),)
@@ -51,11 +50,13 @@ def library() -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     }
     process = start(env, log)
     try:
-        deadline = time.monotonic() + 20
-        while not (found := re.search(rb"serving on ([\d.]+:\d+)", log.read_bytes())):
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.02)
+        found = wait_until(
+            lambda: re.search(rb"serving on ([\d.]+:\d+)", log.read_bytes()),
+            "serving line",
+            20,
+            process,
+            log.read_text,
+        )
         yield found.group(1).decode(), process, log
     finally:
         if process.poll() is None:

@@ -17,30 +17,28 @@ import logging
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from multidict import CIMultiDict
 
 from jetactions import ActionContext, ActionServer
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.config import Limits, ServiceConfig
-from tests.conftest import (
+from tests.support import (
     ActionServerProcess,
     Bridge,
     BridgeFactory,
+    Spawn,
+    action_service,
+    refusing_jet_api,
     service,
+    until,
     without_request_id,
 )
-from tests.support import action_service
-from tests.test_discovery import eventually
-
-Spawn = Callable[..., ActionServerProcess]
 
 HOST = "127.0.0.1"
 JSON_HEADERS = {"Content-Type": "application/json"}
@@ -327,19 +325,6 @@ async def test_invalid_utf8_anywhere_in_the_body_is_400(bridge: Bridge, body: by
     await assert_serving(bridge)
 
 
-async def refusing_jet_api() -> TestServer:
-    """A stand-in for Jet Admin's API that refuses every token."""
-    api = web.Application()
-
-    async def refuse(request: web.Request) -> web.Response:
-        return web.json_response({"detail": "invalid token"}, status=403)
-
-    api.router.add_post("/api/project_auth/", refuse)
-    server = TestServer(api, host=HOST)
-    await server.start_server()
-    return server
-
-
 @pytest.mark.parametrize("scheme", [b"Bearer", b"JWT", b"Token", b"ProjectToken"])
 async def test_an_authorization_header_that_is_not_utf8_is_refused(
     make_bridge: BridgeFactory, shop: ActionServerProcess, scheme: bytes
@@ -426,6 +411,12 @@ async def test_a_10_mb_body_of_the_wrong_type_is_415_unread(bridge: Bridge) -> N
 # --- slow, stalled and idle clients ------------------------------------------------------
 
 
+PROMPT_S = 1.0
+"""A normal request served beside a fault answers within this: milliseconds in fact, with a margin
+for a loaded shared machine; a fault that held others up would cost seconds (the body timeout,
+the deadline)."""
+
+
 async def _latencies(bridge: Bridge, count: int) -> list[float]:
     """Send `count` normal requests one after another; each one's time."""
     times = []
@@ -451,7 +442,7 @@ async def test_a_client_trickling_bytes_gets_its_answer_and_slows_nobody(bridge:
     try:
         times = await _latencies(bridge, 10)
         assert not trickling.done()  # the others really ran while it trickled
-        assert max(times) < 0.5
+        assert max(times) < PROMPT_S
         await trickling
         reply = await asyncio.wait_for(read_reply(reader), 5)
         assert (reply.status, reply.json()) == (200, {"result": True})
@@ -484,16 +475,16 @@ async def test_stalled_bodies_cost_only_their_connections(
     async def all_open() -> bool:
         return connections(bridge) >= before + 50
 
-    await eventually(all_open, within=5)
+    await until(all_open, "all open", 5)
     times = await _latencies(bridge, 10)
-    assert max(times) < 0.5
+    assert max(times) < PROMPT_S
     for _, writer in stalled:
         writer.close()
 
     async def released() -> bool:
         return connections(bridge) <= before
 
-    await eventually(released, within=5)
+    await until(released, "released", 5)
     await assert_serving(bridge)
     errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert errors == [], [record.getMessage() for record in errors]
@@ -531,13 +522,13 @@ async def test_a_client_leaving_mid_body_is_not_logged_as_a_bridge_failure(
     async def reading() -> bool:
         return connections(bridge) == before + 1
 
-    await eventually(reading, within=5)
+    await until(reading, "reading", 5)
     writer.close()
 
     async def released() -> bool:
         return connections(bridge) == before
 
-    await eventually(released, within=5)
+    await until(released, "released", 5)
     await assert_serving(bridge)
     errors = [record for record in caplog.records if record.levelno >= logging.ERROR]
     assert errors == [], [record.getMessage() for record in errors]
@@ -559,9 +550,9 @@ async def test_500_idle_connections_do_not_stop_normal_requests(
         async def all_open() -> bool:
             return connections(bridge) >= before + 500
 
-        await eventually(all_open, within=10)
+        await until(all_open, "all open", 10)
         times = await _latencies(bridge, 20)
-        assert max(times) < 0.5
+        assert max(times) < PROMPT_S
     finally:
         for writer in idle:
             writer.close()
@@ -569,7 +560,7 @@ async def test_500_idle_connections_do_not_stop_normal_requests(
     async def released() -> bool:
         return connections(bridge) <= before
 
-    await eventually(released, within=10)
+    await until(released, "released", 10)
     await assert_serving(bridge)
 
 
@@ -767,8 +758,8 @@ async def test_a_service_port_without_grpc_makes_a_down_service_not_a_stuck_brid
             ServiceConfig(name="other", target=f"{HOST}:{port}", timeout=1.0),
             discovery_timeout=1.0,
         )
-        # The first discovery waits for nobody longer than its deadline.
-        assert time.monotonic() - start < 1.0 + 1.0
+        # The first discovery waits for nobody longer than its deadline (plus a margin).
+        assert time.monotonic() - start < 1.0 + 2.0
         index = await bridge.request("GET", "/")
         assert index_states(index) == {"shop": "up", "other": "down"}
         actions = await bridge.send("get_action_list")
@@ -786,14 +777,15 @@ async def test_a_service_port_without_grpc_makes_a_down_service_not_a_stuck_brid
                 "detail": "Unknown action 'charge' (action servers not reachable now: other)",
             },
         )
-        assert time.monotonic() - start < 1.0 + 1.0
+        assert time.monotonic() - start < 1.0 + 2.0
 
 
 async def test_a_service_replaced_by_a_web_server_answers_503_then_recovers(
     make_bridge: BridgeFactory, shop: ActionServerProcess, spawn: Spawn
 ) -> None:
     billing = spawn()
-    bridge = await make_bridge(service("shop", shop), service("billing", billing, timeout=2.0))
+    deadline = 10.0
+    bridge = await make_bridge(service("shop", shop), service("billing", billing, deadline))
     charge = {"name": "charge", "params": {"amount": "1"}}
     assert (await bridge.send("execute_action", charge)).status == 200
     billing.stop()
@@ -806,7 +798,8 @@ async def test_a_service_replaced_by_a_web_server_answers_503_then_recovers(
             assert (body["code"], body["service"]) == ("UNAVAILABLE", "billing")
             assert body["detail"].startswith("action server 'billing' is unavailable")
             assert set(body) == {"code", "service", "detail"}
-            assert time.monotonic() - start < 1.0  # fails fast: no waiting for the deadline
+            # Fails fast: no waiting for the deadline (a 504 after 10 s).
+            assert time.monotonic() - start < deadline / 2
         # A down service keeps its actions listed; the other service is untouched.
         listed = await bridge.send("get_action_list")
         assert "charge" in {action["name"] for action in listed.json()}
@@ -816,7 +809,7 @@ async def test_a_service_replaced_by_a_web_server_answers_503_then_recovers(
     async def charged() -> bool:
         return (await bridge.send("execute_action", charge)).status == 200
 
-    await eventually(charged, within=15)
+    await until(charged, "charged", 15)
 
 
 # --- an action server that accepts connections and never answers ---------------------------
@@ -827,7 +820,7 @@ async def test_a_hung_action_server_answers_504_at_the_deadline_and_recovers(
 ) -> None:
     """SIGSTOP: the kernel still accepts connections and bytes, the process answers nothing."""
     billing = spawn()
-    deadline = 1.0
+    deadline = 2.0
     bridge = await make_bridge(service("shop", shop), service("billing", billing, timeout=deadline))
     charge = {"name": "charge", "params": {"amount": "1"}}
     assert (await bridge.send("execute_action", charge)).status == 200
@@ -841,8 +834,14 @@ async def test_a_hung_action_server_answers_504_at_the_deadline_and_recovers(
             return time.monotonic() - start, reply.status, reply.json()
 
         hung = [asyncio.create_task(timed_charge()) for _ in range(5)]
-        times = await _latencies(bridge, 5)  # the shop meanwhile
-        assert max(times) < 0.5
+
+        async def all_in_flight() -> bool:
+            return await bridge.in_flight("billing") == 5
+
+        await until(all_in_flight, "five calls in flight to the hung server")
+        times = await _latencies(bridge, 5)  # the shop meanwhile, while those wait
+        assert not any(task.done() for task in hung)
+        assert max(times) < PROMPT_S
         results = await asyncio.gather(*hung)
         for elapsed, status, body in results:
             assert (status, body) == (
@@ -854,20 +853,20 @@ async def test_a_hung_action_server_answers_504_at_the_deadline_and_recovers(
                 },
             )
             # Never longer than the deadline, plus a margin for a loaded machine.
-            assert deadline - 0.05 < elapsed < deadline + 0.5
+            assert deadline - 0.05 < elapsed < deadline + 1.0
         # While it stays hung, every call ends within the deadline, as a 504 or (once the
         # bridge noticed) a fail-fast 503.
         elapsed, status, body = await timed_charge()
         assert status in {503, 504}, body
         assert body["service"] == "billing"
-        assert elapsed < deadline + 0.5
+        assert elapsed < deadline + 1.0
     finally:
         os.kill(billing.process.pid, signal.SIGCONT)
 
     async def charged() -> bool:
         return (await bridge.send("execute_action", charge)).status == 200
 
-    await eventually(charged, within=15)
+    await until(charged, "charged", 15)
     await assert_serving(bridge)
 
 

@@ -23,8 +23,8 @@ from jetactions.v1 import actions_pb2
 from jetbridge import inprocess
 from jetbridge.cli import main
 from jetbridge.config import ConfigError, ServiceConfig, load_settings
-from tests.conftest import ROOT, SHOP, ActionServerProcess, Bridge, BridgeFactory, Reply, service
 from tests.servers import billing as billing_server
+from tests.support import ROOT, SHOP, ActionServerProcess, Bridge, BridgeFactory, Reply, service
 
 SHOP_TARGET = f"inprocess:{SHOP}:build_app"  # the file form
 BILLING_TARGET = "inprocess:tests.test_inprocess:billing_app"  # the module form
@@ -215,8 +215,8 @@ async def test_listing_is_a_copy_and_channel_stays_ready() -> None:
         assert second.actions[0].name == "mail_users"
         assert channel.get_state() == grpc.ChannelConnectivity.READY
         waiter = asyncio.ensure_future(channel.wait_for_state_change(channel.get_state()))
-        await asyncio.sleep(0.01)
-        assert not waiter.done()
+        done, _ = await asyncio.wait([waiter], timeout=0.05)
+        assert not done  # it stays READY until closed
     finally:
         await channel.close()
     await asyncio.wait_for(waiter, 1)

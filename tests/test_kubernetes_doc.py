@@ -20,7 +20,7 @@ from jetactions.cli import parser as sdk_parser
 from jetactions.contract import SERVICE_NAME
 from jetbridge.cli import build_parser
 from jetbridge.config import CONFIG_ENV, SERVICES_ENV, declared, flags_from, load_settings
-from tests.conftest import ROOT, ActionServerProcess, BridgeFactory, service
+from tests.support import ROOT, ActionServerProcess, BridgeFactory, service
 
 DOC = (ROOT / "docs" / "kubernetes.md").read_text(encoding="utf-8")
 

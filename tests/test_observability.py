@@ -8,7 +8,6 @@ Prometheus (Debian's package) scrapes the bridge; a real OTLP/gRPC receiver buil
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -19,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,10 +40,9 @@ from jetbridge.cli import build_parser
 from jetbridge.config import ConfigError, Observability, flags_from, load_settings
 from jetbridge.metrics import Metrics
 from jetbridge.request_id import request_id
-from tests.conftest import LOGS, ROOT, free_port
 from tests.otlp import Receiver as OtlpReceiver
 from tests.otlp import otlp_receiver, span_attributes
-from tests.support import action_service, until_ready
+from tests.support import LOGS, ROOT, action_service, free_port, until, until_ready
 
 PROJECT = "shop"
 PROJECT_TOKEN = "project-token-setting-0001"
@@ -210,14 +208,6 @@ def parse_logfmt(text: str) -> dict[str, str]:
     return fields
 
 
-async def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 # ---------------------------------------------------------------- request ids and the access log
 
 
@@ -270,7 +260,7 @@ async def test_request_id_round_trip_and_text_access_log(action_server: ActionSe
         def messages() -> list[dict[str, str]]:
             return [line for line in access_lines(served) if line["path"] == "/api/messages/"]
 
-        await wait_for(lambda: len(messages()) >= 4, "four access lines")
+        await until(lambda: len(messages()) >= 4, "four access lines", DEADLINE)
         ok, replaced, long, invalid = messages()[-4:]
 
     assert ok == {
@@ -302,7 +292,9 @@ async def test_json_logs_are_one_object_a_line(action_server: ActionServer) -> N
         assert (await post(s, WHOAMI, {"X-Request-ID": "json-1"})).status == 200
         unknown = {"name": "execute_action", "params": {"name": "nope", "params": {}}}
         assert (await post(s, unknown, {"X-Request-ID": "json-2"})).status == 404
-        await wait_for(lambda: sum('"jetbridge.access"' in line for line in s.lines()) >= 2, "log")
+        await until(
+            lambda: sum('"jetbridge.access"' in line for line in s.lines()) >= 2, "log", DEADLINE
+        )
         # gRPC's C core prints its own lines (`E1201 12:00:00.0 ... file.cc:1] ...`) to stderr,
         # outside Python's logging; every other line is one JSON object.
         lines = [line for line in s.lines() if line.strip() and not GRPC_CORE.match(line)]
@@ -495,13 +487,14 @@ def prometheus(target: str) -> Iterator[Prometheus]:
                 process.wait()
 
 
-async def until(
+async def query_until(
     prom: Prometheus, promql: str, expected: dict[tuple[str, ...], float], labels: tuple[str, ...]
 ) -> None:
-    """Poll Prometheus until `promql` gives exactly `expected` (by `labels`), within DEADLINE."""
-    deadline = time.monotonic() + 60
+    """Poll Prometheus until `promql` gives exactly `expected` (by `labels`)."""
     got: dict[tuple[str, ...], float] = {}
-    while time.monotonic() < deadline:
+
+    async def answered() -> bool:
+        nonlocal got
         with contextlib.suppress(aiohttp.ClientConnectionError):
             result = await prom.query(promql)
             got = {
@@ -510,10 +503,12 @@ async def until(
                 )
                 for sample in result
             }
-            if got == expected:
-                return
-        await asyncio.sleep(0.25)
-    pytest.fail(f"Prometheus answered {got} for {promql}, expected {expected}")
+        return got == expected
+
+    try:
+        await until(answered, f"{expected} for {promql}", 60, every=0.25)
+    except TimeoutError:
+        pytest.fail(f"Prometheus answered {got} for {promql}, expected {expected}")
 
 
 async def test_prometheus_sees_the_sum_over_two_workers(action_server: ActionServer) -> None:
@@ -528,9 +523,9 @@ async def test_prometheus_sees_the_sum_over_two_workers(action_server: ActionSer
         await ready(served)
         pids: set[int] = set()
         oks, unknown, invalid = 0, 0, 0
-        deadline = time.monotonic() + DEADLINE
-        # Until both workers have answered some, then a fixed count more.
-        while (len(pids) < 2 or oks < 6) and time.monotonic() < deadline:
+
+        async def both_answered() -> bool:
+            nonlocal oks
             async with (
                 aiohttp.ClientSession() as session,
                 session.get(served.url + "/healthz") as response,
@@ -538,7 +533,9 @@ async def test_prometheus_sees_the_sum_over_two_workers(action_server: ActionSer
                 pids.add((await response.json())["pid"])
             assert (await post(served, WHOAMI)).status == 200
             oks += 1
-        assert len(pids) == 2
+            return len(pids) == 2 and oks >= 6
+
+        await until(both_answered, "answers from both workers", DEADLINE)
         for _ in range(3):
             made_up = {"name": "execute_action", "params": {"name": f"x{unknown}", "params": {}}}
             assert (await post(served, made_up)).status == 404
@@ -548,7 +545,7 @@ async def test_prometheus_sees_the_sum_over_two_workers(action_server: ActionSer
             invalid += 1
         metrics_port = served.metrics_url.split(":")[2].split("/")[0]
         with prometheus(f"127.0.0.1:{metrics_port}") as prom:
-            await until(
+            await query_until(
                 prom,
                 "sum by (message, action, status) (http_server_requests_total)",
                 {
@@ -558,16 +555,16 @@ async def test_prometheus_sees_the_sum_over_two_workers(action_server: ActionSer
                 },
                 ("message", "action", "status"),
             )
-            await until(
+            await query_until(
                 prom,
                 "sum by (method, code) (rpc_client_duration_seconds_count{method='ExecuteAction'})",
                 {("ExecuteAction", "OK"): oks},
                 ("method", "code"),
             )
-            await until(prom, "jetbridge_service_up", {("rec",): 1.0}, ("service",))
+            await query_until(prom, "jetbridge_service_up", {("rec",): 1.0}, ("service",))
             for promql in re.findall(r"```promql\n(.*?)```", DOC, re.S):
                 await prom.query(promql)  # the documented queries parse and run
-            await until(prom, "http_server_active_requests", {("",): 0.0}, ("service",))
+            await query_until(prom, "http_server_active_requests", {("",): 0.0}, ("service",))
 
 
 # ---------------------------------------------------------------- OpenTelemetry
@@ -613,7 +610,7 @@ async def test_traces_continue_the_browser_traceparent(
                 trace_pb2.Span.SPAN_KIND_CLIENT,
             }
 
-        await wait_for(both, "the server and client spans")
+        await until(both, "the server and client spans", DEADLINE)
 
     spans = [span for span in collector.spans if span.trace_id.hex() == trace_id]
     server_span = next(sp for sp in spans if sp.kind == trace_pb2.Span.SPAN_KIND_SERVER)
@@ -644,7 +641,9 @@ async def test_parent_based_off_traces_only_what_the_caller_sampled(
         assert "traceparent" not in action_server.recorder.metadata[-1]
         headers = {"traceparent": f"00-{sampled}-b7ad6b7169203331-01"}
         assert (await post(s, WHOAMI, headers)).status == 200
-        await wait_for(lambda: len(receiver.collector.spans) >= 2, "the sampled request's spans")
+        await until(
+            lambda: len(receiver.collector.spans) >= 2, "the sampled request's spans", DEADLINE
+        )
         s.stop()  # flushes whatever else was buffered
     assert {span.trace_id.hex() for span in receiver.collector.spans} == {sampled}
 

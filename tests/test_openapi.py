@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -41,7 +40,7 @@ from jetbridge.messages import (
 )
 from jetbridge.render import field_name
 from jetbridge.services import ServiceState
-from tests.conftest import LOGS, ROOT, ActionServerProcess, free_port
+from tests.support import LOGS, ROOT, ActionServerProcess, free_port, wait_until
 
 SPEC_PATH = ROOT / "openapi.yaml"
 CONFIG = schemathesis.Config.from_dict(
@@ -157,18 +156,15 @@ def bridge_url(shop: ActionServerProcess) -> Iterator[str]:
 
 
 def _wait_serving(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the bridge exited with {process.returncode}")
+
+    def serving() -> bool:
         try:
             with urllib.request.urlopen(f"{url}/", timeout=1) as reply:
-                if reply.status == 200:
-                    return
+                return bool(reply.status == 200)
         except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.05)
-    raise TimeoutError(f"the bridge did not serve on {url}")
+            return False
+
+    wait_until(serving, f"bridge serving on {url}", timeout, process)
 
 
 @SCHEMA.parametrize()

@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 import jetactions
 import jetbridge
 import jetconformance
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 PACKAGES = {
     "jetactions": ROOT / "sdk_python",

@@ -9,10 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,29 +18,20 @@ import psutil
 import pytest
 
 from jetconformance.shop import spec
-from tests.conftest import LOGS, ROOT, free_port
-from tests.test_conformance import GO_SHOP, NODE_SHOP, require_built
+from tests.support import (
+    DEMO,
+    GO_SHOP,
+    LOGS,
+    NODE_SHOP,
+    READY,
+    Demo,
+    free_port,
+    require_built,
+    wait_until,
+)
 
-DEMO = ROOT / "scripts" / "demo-polyglot"
-READY = "Try, from another terminal"
 LANGUAGES = {"python": "", "go": "go_", "node": "node_"}
 """Each example in the demo, with the prefix the demo gives it."""
-
-
-@dataclass
-class Demo:
-    """The running demo script, in a process group of its own."""
-
-    process: subprocess.Popen[bytes]
-    port: int
-    log: Path
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/api/messages/"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
 
 
 @pytest.fixture
@@ -64,11 +52,9 @@ def demo() -> Iterator[Demo]:
         )
     running = Demo(process, port, log)
     try:
-        deadline = time.monotonic() + 25
-        while READY not in running.output():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the demo did not start:\n{running.output()}")
-            time.sleep(0.05)
+        wait_until(
+            lambda: READY in running.output(), "the demo's ready line", 25, process, running.output
+        )
         yield running
     finally:
         if process.poll() is None:

@@ -19,9 +19,18 @@ from google.protobuf import struct_pb2
 from prometheus_client.parser import text_string_to_metric_families
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
-from tests.conftest import ROOT
-from tests.test_conformance import GO_SHOP, NODE_SHOP, require_built
-from tests.test_traces import LANGUAGES, SERVING, Language, clean_env, started, wait_for_line
+from tests.support import (
+    GO_SHOP,
+    LANGUAGES,
+    NODE_SHOP,
+    ROOT,
+    SERVING,
+    Language,
+    clean_env,
+    require_built,
+    started,
+    wait_for_line,
+)
 
 METRICS = re.compile(r"metrics(?: on http://|=)(127\.0\.0\.1:\d+)")
 FAMILIES = {

@@ -7,28 +7,28 @@ import dataclasses
 import datetime
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from jetbridge.config import ServiceConfig
-from tests.conftest import (
+from tests.support import (
     BILLING,
     ActionServerProcess,
     Bridge,
     BridgeFactory,
+    Spawn,
     service,
+    until,
 )
-from tests.test_discovery import eventually
-
-Spawn = Callable[..., ActionServerProcess]
 
 
 async def run(bridge: Bridge, name: str, **params: Any) -> tuple[int, Any]:
@@ -72,6 +72,35 @@ class Load:
         self._stop.set()
         await asyncio.gather(*self._tasks)
 
+    @property
+    def answered(self) -> int:
+        """Requests answered so far, whatever their status."""
+        assert self.statuses is not None
+        return self.statuses.total()
+
+    async def answers(self, count: int) -> None:
+        """Until `count` more requests have been answered: the load has really run meanwhile."""
+        target = self.answered + count
+        await until(lambda: self.answered >= target, f"{count} more answers of {self.action!r}")
+
+
+async def charged(server: ActionServerProcess) -> int:
+    """How many `charge` calls one replica has served, asked directly (not through the bridge)."""
+    async with grpc.aio.insecure_channel(server.address) as channel:
+        stub = actions_pb2_grpc.ActionServiceStub(channel)
+        request = actions_pb2.ExecuteActionRequest(action="stats")
+        reply = await stub.ExecuteAction(request, timeout=5)
+    return int(reply.result.extra.fields["charged"].number_value)
+
+
+async def serving_both(*replicas: ActionServerProcess) -> bool:
+    """Each replica has served calls since it (last) started: the bridge sends it load."""
+    return all([await charged(replica) > 0 for replica in replicas])
+
+
+async def two_in_flight(bridge: Bridge) -> bool:
+    return await bridge.in_flight("billing") == 2
+
 
 # --- deadlines -------------------------------------------------------------------------
 
@@ -100,7 +129,7 @@ async def test_expiry_is_504_and_the_action_server_sees_the_cancellation(
     async def cancelled() -> bool:
         return bool((await run(bridge, "stats"))[1]["cancelled"] == 1)
 
-    await eventually(cancelled, within=5)
+    await until(cancelled, "the cancellation seen by the server", 5)
 
 
 # --- health ----------------------------------------------------------------------------
@@ -122,7 +151,7 @@ async def test_a_draining_service_fails_fast_and_comes_back(
         status, body = await run(bridge, "charge", amount="1")
         return status == 503 and body["code"] == "UNAVAILABLE" and time.monotonic() - started < 1
 
-    await eventually(refused_fast, within=5)
+    await until(refused_fast, "a fast 503 from the draining service", 5)
     assert await in_flight == (200, {"result": True, "message": "slept 2.0"})
     ready = (await bridge.request("GET", "/readyz")).json()
     assert {s["name"]: s["state"] for s in ready["services"]} == {"shop": "up", "billing": "down"}
@@ -134,7 +163,7 @@ async def test_a_draining_service_fails_fast_and_comes_back(
     async def back() -> bool:
         return (await run(bridge, "charge", amount="1"))[0] == 200
 
-    await eventually(back)
+    await until(back, "charge answered again")
 
 
 async def test_healthz_and_readyz(make_bridge: BridgeFactory, shop: ActionServerProcess) -> None:
@@ -169,9 +198,10 @@ async def test_a_replica_lost_under_load_costs_at_most_its_in_flight_calls(
     first, second = spawn(BILLING), spawn(BILLING)
     bridge = await make_bridge(replicas("billing", first, second))
     async with Load(bridge, "charge") as load:
-        await asyncio.sleep(0.5)
+        await until(lambda: serving_both(first, second), "calls on both replicas")
+        await load.answers(20)
         first.kill()
-        await asyncio.sleep(1.5)
+        await load.answers(60)  # the load goes on after the kill, on the replica left
     assert load.statuses is not None
     assert load.bodies is not None
     failed = sum(count for status, count in load.statuses.items() if status != 200)
@@ -188,10 +218,13 @@ async def test_a_rolling_restart_with_drain_loses_nothing(
     bridge = await make_bridge(replicas("billing", first, second))
     async with Load(bridge, "charge") as load:
         for replica in (first, second):
-            await asyncio.sleep(0.3)
+            # The bridge sends calls to both (the one restarted before, too): then restart.
+            await until(lambda: serving_both(first, second), "calls on both replicas")
+            await load.answers(20)
             await asyncio.to_thread(replica.stop)  # SIGTERM: drain, then exit
             await asyncio.to_thread(replica.start)
-        await asyncio.sleep(0.3)
+        await until(lambda: serving_both(first, second), "calls on both replicas")
+        await load.answers(20)
     assert load.statuses is not None
     assert set(load.statuses) == {200}, (load.statuses, load.bodies)
 
@@ -206,9 +239,11 @@ async def test_a_flapping_service_never_breaks_the_bridge(
         Load(bridge, "refresh_stats", workers=2) as steady,
     ):
         for _ in range(3):
-            await asyncio.sleep(0.3)
+            await flapping.answers(10)  # up: the bridge serves it
+            await steady.answers(10)
             billing.kill()
-            await asyncio.sleep(0.3)
+            await flapping.answers(10)  # down: the bridge answers 503 at once
+            await steady.answers(10)
             await asyncio.to_thread(billing.start)
     assert flapping.statuses is not None
     assert flapping.bodies is not None
@@ -220,7 +255,7 @@ async def test_a_flapping_service_never_breaks_the_bridge(
     async def recovered() -> bool:
         return (await run(bridge, "charge", amount="1"))[0] == 200
 
-    await eventually(recovered)
+    await until(recovered, "charge answered again")
 
 
 async def test_only_idempotent_actions_are_retried(
@@ -246,7 +281,7 @@ async def test_a_busy_service_refuses_at_once_instead_of_queueing(
         ServiceConfig(name="billing", target=billing.address, timeout=10, max_concurrent_calls=2)
     )
     slow = [asyncio.create_task(run(bridge, "slow", seconds=1)) for _ in range(2)]
-    await asyncio.sleep(0.3)
+    await until(lambda: two_in_flight(bridge), "both slow calls in flight")
     reply = await bridge.send("execute_action", {"name": "charge", "params": {"amount": "1"}})
     assert reply.status == 503
     assert reply.headers["Retry-After"] == "1"
@@ -363,7 +398,7 @@ async def test_tls_with_server_name_override(
     async def served() -> bool:
         return (await run(bridge, "charge", amount="1"))[0] == 200
 
-    await eventually(served)
+    await until(served, "charge served over TLS")
     # The certificate does not name 127.0.0.1, so without the override TLS must fail.
     wrong_name = await make_bridge(
         ServiceConfig(name="billing", target=billing.address, timeout=5, ca_file=str(pki.ca))
@@ -401,7 +436,7 @@ async def test_mutual_tls_requires_the_bridge_certificate(
     async def served() -> bool:
         return (await run(with_cert, "charge", amount="1"))[0] == 200
 
-    await eventually(served)
+    await until(served, "charge served over TLS")
     without_cert = await make_bridge(base)
     assert (await run(without_cert, "charge", amount="1"))[0] == 404
     status = (await without_cert.request("GET", "/readyz")).json()["services"][0]

@@ -20,7 +20,7 @@ from jetactions import (
 )
 from jetactions.testing import ActionTester
 from jetactions.v1 import actions_pb2
-from tests.sdk_helpers import Color, Size, listing_of, params_of
+from tests.support import Color, Size, listing_of, params_of
 
 # --- declarations: signature -> Jet form ---------------------------------------------------
 

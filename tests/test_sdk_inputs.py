@@ -18,7 +18,7 @@ from jetactions import (
 )
 from jetactions.testing import ActionTester, Outcome
 from jetactions.v1 import actions_pb2
-from tests.sdk_helpers import Color, Size
+from tests.support import Color, Size
 
 # --- inputs: conversion and validation ------------------------------------------------------
 

@@ -40,6 +40,7 @@ from jetactions.cli import AppLoadError, load_app, resolve_app
 from jetactions.sync_pool import DEFAULT_SYNC_WORKERS
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from tests.otlp import otlp_receiver
+from tests.support import until
 
 ROOT = Path(__file__).resolve().parents[1]
 OPS = "tests/servers/ops.py:app"
@@ -581,12 +582,13 @@ async def scrape_until(
 ) -> Samples:
     """Scrapes until the sample exists (with that value, if given): a call is counted just
     after its status is sent."""
-    async with asyncio.timeout(10):
-        while True:
-            samples = await asyncio.to_thread(scrape, port)
-            if (name, key) in samples and value in (None, samples[(name, key)]):
-                return samples
-            await asyncio.sleep(0.05)
+
+    async def counted() -> Samples | None:
+        samples = await asyncio.to_thread(scrape, port)
+        found = (name, key) in samples and value in (None, samples[(name, key)])
+        return samples if found else None
+
+    return await until(counted, f"sample {name}{dict(key)}", 10)
 
 
 async def test_metrics_count_every_call_with_bounded_labels() -> None:

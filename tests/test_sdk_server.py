@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
 import logging
 import os
 import re
@@ -13,8 +12,6 @@ import sys
 import threading
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import grpc
@@ -26,23 +23,11 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from jetactions import ActionContext, ActionServer, File, RunningServer
 from jetactions.server import DRAIN_DELAY
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
+from tests.support import SHOP, load_shop, until
 
-SHOP = Path(__file__).resolve().parent.parent / "examples" / "python" / "shop.py"
 SERVICE = "jetactions.v1.ActionService"
 SECRET_HEADER = "x-jetbridge-secret"
 SERVING_LINE = re.compile(rb"serving on 127\.0\.0\.1:(\d+)")
-
-
-def load_shop() -> ModuleType:
-    """Imports examples/python/shop.py (a script, not a package)."""
-    spec = importlib.util.spec_from_file_location("jetactions_example_shop", SHOP)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    # Dataclasses look their module up in sys.modules while the module runs.
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @contextlib.asynccontextmanager
@@ -354,34 +339,50 @@ async def test_time_remaining_reflects_the_client_deadline() -> None:
             assert unbounded.result.extra["left"] is None
 
 
+async def refused(address: str) -> bool:
+    """A new connection's call is refused with UNAVAILABLE (the server stopped accepting)."""
+    async with grpc.aio.insecure_channel(address) as late:
+        try:
+            await actions_pb2_grpc.ActionServiceStub(late).ListActions(
+                actions_pb2.ListActionsRequest(), timeout=2
+            )
+        except grpc.aio.AioRpcError as error:
+            if error.code() is not grpc.StatusCode.UNAVAILABLE:
+                raise
+            return True
+    return False
+
+
 async def test_stop_lets_calls_in_flight_finish() -> None:
     app = ActionServer()
-    started = asyncio.Event()
+    started, release = asyncio.Event(), asyncio.Event()
 
     @app.common_action
     async def slow(ctx: ActionContext) -> str:
         started.set()
-        await asyncio.sleep(DRAIN_DELAY + 1)
+        await asyncio.wait_for(release.wait(), 10)
         return "done"
 
     running = await app.start("127.0.0.1:0")
     async with connect(running) as channel:
         stub = actions_pb2_grpc.ActionServiceStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
         call = asyncio.ensure_future(stub.ExecuteAction(execute("slow")))
         await started.wait()
         stopping = asyncio.ensure_future(running.stop(grace=5))
-        await asyncio.sleep(0.1)
-        # During the drain delay calls already on their way are still served...
+
+        async def not_serving() -> bool:
+            reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=2)
+            return bool(reply.status == health_pb2.HealthCheckResponse.NOT_SERVING)
+
+        await until(not_serving, "health NOT_SERVING")
+        # During the drain delay (DRAIN_DELAY) calls already on their way are still served...
         listing = await stub.ListActions(actions_pb2.ListActionsRequest(), timeout=2)
         assert [action.name for action in listing.actions] == ["slow"]
-        await asyncio.sleep(DRAIN_DELAY)
-        # ...and after it new ones are refused.
-        async with connect(running) as late:
-            with pytest.raises(grpc.aio.AioRpcError) as raised:
-                await actions_pb2_grpc.ActionServiceStub(late).ListActions(
-                    actions_pb2.ListActionsRequest(), timeout=2
-                )
-            assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
+        # ...and after it new ones are refused, while the call in flight goes on.
+        await until(lambda: refused(running.address), "new calls refused", DRAIN_DELAY + 10)
+        assert not call.done()
+        release.set()
         assert (await call).result.value.string_value == "done"
         await stopping
 
@@ -401,10 +402,10 @@ async def test_keepalive_pings_from_an_idle_client_are_welcome() -> None:
     ):
         stub = actions_pb2_grpc.ActionServiceStub(channel)
         await stub.ListActions(actions_pb2.ListActionsRequest())
-        deadline = time.monotonic() + 3.5
-        while time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-            assert channel.get_state() is grpc.ChannelConnectivity.READY, "GOAWAY received"
+        assert channel.get_state() is grpc.ChannelConnectivity.READY
+        # Time is the property here: no state change (a GOAWAY) in the 3.5 s it would take.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(channel.wait_for_state_change(channel.get_state()), 3.5)
 
 
 # --- subprocesses ------------------------------------------------------------------------
@@ -514,7 +515,8 @@ async def child(code: str) -> AsyncIterator[tuple[Child, str]]:
 
 
 async def test_sigterm_drains_calls_in_flight_then_exits_zero() -> None:
-    code = SLOW_SHOP.format(examples=str(SHOP.parent), seconds=1.0)
+    # The slow call outlasts the drain delay by far: it is still running when calls are refused.
+    code = SLOW_SHOP.format(examples=str(SHOP.parent), seconds=DRAIN_DELAY + 2)
     async with child(code) as (process, address):
         async with grpc.aio.insecure_channel(address) as channel:
             stub = actions_pb2_grpc.ActionServiceStub(channel)
@@ -532,15 +534,9 @@ async def test_sigterm_drains_calls_in_flight_then_exits_zero() -> None:
             assert after.status == health_pb2.HealthCheckResponse.NOT_SERVING
             # An open Watch is a call in flight too: end it so the drain need not wait for it.
             watch.cancel()
-            await asyncio.sleep(DRAIN_DELAY + 0.1)
-
-            async with grpc.aio.insecure_channel(address) as late:
-                with pytest.raises(grpc.aio.AioRpcError) as raised:
-                    await actions_pb2_grpc.ActionServiceStub(late).ListActions(
-                        actions_pb2.ListActionsRequest(), timeout=2
-                    )
-                assert raised.value.code() is grpc.StatusCode.UNAVAILABLE
-
+            # After the drain delay new calls are refused, while the slow one goes on.
+            await until(lambda: refused(address), "new calls refused", DRAIN_DELAY + 10)
+            assert not slow.done()
             reply = await slow
             assert reply.result.message == "slow done"
         async with asyncio.timeout(10):
@@ -562,7 +558,7 @@ async def test_second_signal_stops_at_once() -> None:
         process.process.send_signal(signal.SIGTERM)
         async with asyncio.timeout(5):
             returncode, _ = await process.finish()
-        assert time.monotonic() - signalled < 3
+        assert time.monotonic() - signalled < 5, "not the 10 s grace, nor the 60 s call"
         assert returncode == 0
         with pytest.raises(grpc.aio.AioRpcError) as raised:
             await slow

@@ -10,7 +10,7 @@ from jetactions import (
     Option,
 )
 from jetactions.testing import ActionTester, Outcome
-from tests.sdk_helpers import listing_of, load_shop, params_of
+from tests.support import listing_of, load_shop, params_of
 
 # --- the example shop -------------------------------------------------------------------
 

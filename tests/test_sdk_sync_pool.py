@@ -16,7 +16,7 @@ import grpc
 import pytest
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
-from tests.conftest import ActionServerProcess
+from tests.support import ActionServerProcess, until
 
 HANG = Path(__file__).resolve().parent / "servers" / "hang.py"
 GRACE = 1.0
@@ -46,13 +46,13 @@ async def test_ten_hung_sync_handlers(spawn: Callable[..., ActionServerProcess])
             and error.code() is grpc.StatusCode.DEADLINE_EXCEEDED
             for error in hung
         )
+
         # The server notices each call's end on its own clock: wait for that state.
-        deadline = time.monotonic() + 10
-        state = await pool_state(stub)
-        while state["stuck"] < 10 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)  # polling the server's own state, not waiting for time
+        async def all_stuck() -> dict[str, int] | None:
             state = await pool_state(stub)
-        assert state == {"busy": 10, "stuck": 10}
+            return state if state["stuck"] >= 10 else None
+
+        assert await until(all_stuck, "ten stuck workers", 10) == {"busy": 10, "stuck": 10}
 
         # Other actions still answer: async ones, and sync ones while a worker is free.
         assert (await call(stub, "ping")).result.value.string_value == "pong"

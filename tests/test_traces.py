@@ -10,13 +10,10 @@ request id, and the action server must have the request id on its context (its l
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import os
 import re
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,59 +22,25 @@ import aiohttp
 import pytest
 from opentelemetry.proto.trace.v1 import trace_pb2
 
-from tests.conftest import LOGS, ROOT, free_port
 from tests.otlp import ReceivedSpan, Receiver, otlp_receiver
-from tests.support import until_ready
-from tests.test_conformance import GO_SHOP, NODE_SHOP, require_built
+from tests.support import (
+    GO_SHOP,
+    LANGUAGES,
+    NODE_SHOP,
+    ROOT,
+    SERVING,
+    Started,
+    clean_env,
+    free_port,
+    require_built,
+    started,
+    until_ready,
+    wait_for_line,
+)
 
-SERVING = re.compile(r"serving on (127\.0\.0\.1:\d+)")
 BRIDGE_READY_S = 30.0
 SERVER = trace_pb2.Span.SPAN_KIND_SERVER
 CLIENT = trace_pb2.Span.SPAN_KIND_CLIENT
-
-
-@dataclass(frozen=True)
-class Language:
-    """An example shop, how to start it, and one call that its actions answer."""
-
-    name: str
-    command: tuple[str, ...]
-    message: dict[str, Any]
-
-
-LANGUAGES = (
-    # The SDK's own command on a test server: the Python shop configures logging itself.
-    Language(
-        "python",
-        (sys.executable, "-m", "jetactions", "serve", "tests/servers/ops.py:app"),
-        {"model": "users", "name": "sync_users", "ids": [1, 2]},
-    ),
-    Language(
-        "go",
-        (str(GO_SHOP), "--prefix", "go_"),
-        {"model": "go_users", "name": "go_adjust_wallet", "id": 1, "params": {"amount": "5"}},
-    ),
-    Language(
-        "node",
-        ("node", str(NODE_SHOP), "--prefix", "node_"),
-        {
-            "model": "node_orders",
-            "name": "node_ship_order",
-            "id": 42,
-            "params": {"carrier": "dhl", "country": "uk", "city": "leeds"},
-        },
-    ),
-)
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without action-server, bridge or OpenTelemetry settings."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("JETACTIONS_", "JETBRIDGE_", "OTEL_"))
-    }
-    return {**env, **extra}
 
 
 def otel_env(receiver: Receiver, service: str) -> dict[str, str]:
@@ -88,53 +51,6 @@ def otel_env(receiver: Receiver, service: str) -> dict[str, str]:
         "OTEL_BSP_SCHEDULE_DELAY": "100",
         "OTEL_SERVICE_NAME": service,
     }
-
-
-@dataclass
-class Started:
-    """A process of the test, its output in a file under LOGS."""
-
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self) -> int:
-        """SIGTERM (the process drains and exports its last spans), then waits."""
-        if self.process.poll() is None:
-            self.process.terminate()
-        try:
-            return self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
-
-
-@contextlib.contextmanager
-def started(name: str, command: tuple[str, ...], env: dict[str, str]) -> Iterator[Started]:
-    LOGS.mkdir(parents=True, exist_ok=True)
-    log = LOGS / f"traces-{name}-{os.getpid()}.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, env=env, cwd=ROOT
-        )
-    running = Started(process, log)
-    try:
-        yield running
-    finally:
-        running.stop()
-
-
-async def wait_for_line(running: Started, pattern: re.Pattern[str]) -> re.Match[str]:
-    """Polls the process's log file until a line matches (or the process has exited)."""
-    async with asyncio.timeout(BRIDGE_READY_S):
-        while True:
-            match = pattern.search(running.output())
-            if match:
-                return match
-            assert running.process.poll() is None, running.output()
-            await asyncio.sleep(0.05)
 
 
 @dataclass

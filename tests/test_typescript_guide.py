@@ -17,7 +17,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,10 +26,8 @@ import orjson
 import pytest
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
-from tests.conftest import ROOT
 from tests.otlp import otlp_receiver
-from tests.support import until_ready
-from tests.test_cli import serving
+from tests.support import ROOT, serve_bridge, until_ready, wait_until
 
 GUIDE = ROOT / "docs" / "typescript.md"
 BLOCK = re.compile(r"<!-- (?P<marker>[^>]*?) -->\n```(?P<lang>\w*)\n(?P<body>.*?)```", re.S)
@@ -155,19 +152,21 @@ def test_first_action_from_scratch(tmp_path: Path) -> None:
             stderr=out,
         )
     try:
-        deadline = time.monotonic() + 30
-        while not (found := re.search(r"serving on (\S+)", log.read_text())):
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.05)
+        found = wait_until(
+            lambda: re.search(r"serving on (\S+)", log.read_text()),
+            "serving line",
+            30,
+            process,
+            log.read_text,
+        )
         assert followed.bridge[:2] == ["jetbridge", "serve"]
-        # serving() adds --disable-auth and a free port of its own.
+        # serve_bridge() adds --disable-auth and a free port of its own.
         args = [
             f"greeter={found.group(1)}" if arg.startswith("greeter=") else arg
             for arg in followed.bridge[2:]
             if arg != "--disable-auth"
         ]
-        with serving(*args) as (_, url):
+        with serve_bridge(*args) as (_, url):
             asyncio.run(ask_bridge(url))
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
-__all__ = ["TtlCache"]
+__all__ = ["TtlCache", "clock"]
 
 V = TypeVar("V")
 
+clock: Callable[[], float] = time.monotonic
+"""The clock entries expire by, in seconds, read at each call. A seam for tests: they replace it
+with one they advance (tests/support.FakeClock), so that expiry is tested without sleeping."""
+
 
 class TtlCache(Generic[V]):
-    """A bounded least-recently-used map whose entries expire (monotonic clock)."""
+    """A bounded least-recently-used map whose entries expire (by `clock`, monotonic)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -26,7 +31,7 @@ class TtlCache(Generic[V]):
         item = self._items.get(key)
         if item is None:
             return None
-        if item[0] <= time.monotonic():
+        if item[0] <= clock():
             del self._items[key]
             return None
         self._items.move_to_end(key)
@@ -35,13 +40,13 @@ class TtlCache(Generic[V]):
     def ttl(self, key: str) -> float:
         """Seconds `key` stays live; 0 when absent or expired."""
         item = self._items.get(key)
-        return 0.0 if item is None else max(0.0, item[0] - time.monotonic())
+        return 0.0 if item is None else max(0.0, item[0] - clock())
 
     def put(self, key: str, value: V, ttl: float) -> None:
         """Keep `value` for `ttl` seconds (not at all when `ttl` <= 0)."""
         if ttl <= 0:
             return
-        self._items[key] = (time.monotonic() + ttl, value)
+        self._items[key] = (clock() + ttl, value)
         self._items.move_to_end(key)
         while len(self._items) > self.size:
             self._items.popitem(last=False)

@@ -200,6 +200,8 @@ async function screenshotState(page) {
   await page.getByLabel('city', { exact: true }).selectOption({ label: 'Leeds' });
   await run(page);
   await page.locator('#outcome details').first().evaluate((d) => { d.open = true; });
+  // Choosing the city asks for the form's options again: the picture shows them loaded.
+  await page.waitForFunction(() => !document.body.innerText.includes('Loading options…'));
   if (config.screenshot) await page.screenshot({ path: config.screenshot });
   if (config.aria) writeFileSync(config.aria, structure(await page.locator('body').ariaSnapshot()) + '\n');
 }

@@ -28,7 +28,7 @@ from jetactions import (
     ServerTLS,
 )
 
-calls = {"counted": 0, "flaky": 0, "flaky_idempotent": 0, "cancelled": 0}
+calls = {"charged": 0, "counted": 0, "flaky": 0, "flaky_idempotent": 0, "cancelled": 0}
 
 
 def build_app(duplicates: bool, extra: bool) -> ActionServer:
@@ -36,6 +36,7 @@ def build_app(duplicates: bool, extra: bool) -> ActionServer:
 
     @app.common_action(label="Charge")
     async def charge(ctx: ActionContext, amount: Decimal) -> Result:
+        calls["charged"] += 1  # tests see which replica served how many (the `stats` action)
         return Result(message=f"Charged {amount}")
 
     @app.common_action()
