@@ -99,7 +99,7 @@ def served(shop: ActionServerProcess, billing: ActionServerProcess) -> Iterator[
 async def test_serve_answers_and_drains_in_flight_requests_on_sigterm(
     served: Served, billing: ActionServerProcess
 ) -> None:
-    process, url = served
+    process, url, start_output = served
     await until_ready(url)
     messages = url + "/api/messages/"
     async with aiohttp.ClientSession() as session:
@@ -118,7 +118,8 @@ async def test_serve_answers_and_drains_in_flight_requests_on_sigterm(
     assert await asyncio.to_thread(process.wait, 15) == 0
     assert process.stdout is not None
     output = process.stdout.read().decode()
-    assert "authentication is DISABLED" in output
+    assert "authentication is DISABLED" in start_output
+    assert not url.endswith(":0")  # --port 0 was given: the start line named the port bound
     assert "stopping: finishing in-flight requests" in output
 
 
@@ -132,7 +133,7 @@ def two_workers(shop: ActionServerProcess) -> Iterator[Served]:
 async def test_workers_share_the_port_and_stop_together(
     two_workers: Served,
 ) -> None:
-    process, url = two_workers
+    process, url, _ = two_workers
     await until_ready(url)
     pids: set[int] = set()
 
@@ -169,7 +170,10 @@ def test_every_invalid_setting_is_reported_at_once_under_its_own_name() -> None:
     )
     assert result.returncode == 2
     lines = result.stderr.splitlines()
-    assert "jetbridge: configuration error: --port '99999' must be between 1 and 65535" in lines
+    assert (
+        "jetbridge: configuration error: --port '99999' must be between 0 (any free port) and 65535"
+        in lines
+    )
     assert any(line.startswith("jetbridge: configuration error: --call-timeout") for line in lines)
     assert "jetbridge: configuration error: JETBRIDGE_WORKERS 'none' must be a whole number" in (
         lines
@@ -205,7 +209,7 @@ def test_a_port_in_use_is_one_line_and_exit_2(workers: str) -> None:
 
 
 async def test_workers_exit_when_their_supervisor_is_killed(two_workers: Served) -> None:
-    process, url = two_workers
+    process, url, _ = two_workers
     await until_ready(url)
     async with aiohttp.ClientSession() as session, session.get(url + "/healthz") as response:
         pid = (await response.json())["pid"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from jetbridge.config import (
+    HTTP,
     ConfigError,
     Cors,
     Observability,
@@ -98,7 +99,7 @@ def test_environment_alone_configures_everything(tmp_path: Path) -> None:
         (
             {"services": ["x:1"], "port": 70000},
             {},
-            "--port 70000 must be between 1 and 65535",
+            "--port 70000 must be between 0 (any free port) and 65535",
         ),
         (
             {"services": ["x:1"]},
@@ -155,7 +156,7 @@ def test_every_problem_is_reported_at_once_under_the_name_the_user_wrote(tmp_pat
 def test_settings_built_in_code_are_validated_like_loaded_ones() -> None:
     with pytest.raises(ConfigError) as error:
         Settings.from_keys(
-            {"port": 0, "allow_origin": ("ftp://x",)}, (ServiceConfig(target="x:1"),)
+            {"port": 70000, "allow_origin": ("ftp://x",)}, (ServiceConfig(target="x:1"),)
         )
     assert len(error.value.problems) == 2
     with pytest.raises(ConfigError, match="is not HOST:PORT"):
@@ -179,3 +180,12 @@ def test_inprocess_targets_are_checked_for_shape_only() -> None:
     assert settings.service("x").target == "inprocess:no_such_module:app"
     with pytest.raises(ConfigError, match="inprocess:MODULE:ATTR"):
         load_settings({"services": ["inprocess:nothing"]}, environ={})
+
+
+def test_port_0_takes_any_free_port_but_not_with_several_workers() -> None:
+    assert Settings(http=HTTP(port=0)).http.port == 0
+    with pytest.raises(ConfigError) as refused:
+        load_settings({"port": "0", "workers": "2", "services": ["x:1"]}, environ={})
+    assert refused.value.problems == [
+        "port 0 (any free port) cannot be shared by several workers: give a port"
+    ]

@@ -166,7 +166,7 @@ def test_first_action_from_scratch(tmp_path: Path) -> None:
             for arg in followed.bridge[2:]
             if arg != "--disable-auth"
         ]
-        with serve_bridge(*args) as (_, url):
+        with serve_bridge(*args) as (_, url, _):
             asyncio.run(ask_bridge(url))
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0

@@ -139,11 +139,13 @@ async def serve(settings: Settings) -> None:
         why = "is already in use" if server.address_in_use(error) else f"failed: {error.strerror}"
         print(f"jetbridge: cannot listen on {where}: the address {why}", file=sys.stderr)
         raise SystemExit(2) from None
+    # The port bound, which `--port 0` leaves to the kernel.
+    port = runner.addresses[0][1] if runner.addresses else settings.http.port
     log.info(
         "serving Jet Admin messages on http://%s:%d/api/messages/ (up to %d connections, %d "
         "file descriptors)",
         settings.http.address,
-        settings.http.port,
+        port,
         server.max_connections(settings.limits),
         fds,
     )

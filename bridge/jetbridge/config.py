@@ -96,6 +96,15 @@ def _log_format(value: Any) -> str:
     return text
 
 
+def _listen_port(value: Any) -> int:
+    if str(value).strip() == "0":
+        return 0  # any free port: the start line names it
+    number = _positive_int(value)
+    if number > 65535:
+        raise ValueError("must be between 0 (any free port) and 65535")
+    return number
+
+
 def _port_or_off(value: Any) -> int:
     if str(value).strip() in {"", "0"}:
         return 0
@@ -242,7 +251,7 @@ class HTTP(_Group):
     """The HTTP side: where the bridge listens, in how many processes, and what it serves."""
 
     address: str = _setting("0.0.0.0", "ADDRESS", _nonempty, "listen address")
-    port: int = _setting(8888, "PORT", _port, "listen port")
+    port: int = _setting(8888, "PORT", _listen_port, "listen port; 0: any free one")
     workers: int = _setting(
         1, "JETBRIDGE_WORKERS", _positive_int, "bridge processes sharing the port"
     )
@@ -252,6 +261,11 @@ class HTTP(_Group):
         _bool,
         "serve the console at /console/ (a loopback address only, unless authentication is on)",
     )
+
+    def _conflicts(self) -> list[str]:
+        if self.port == 0 and self.workers > 1:
+            return ["port 0 (any free port) cannot be shared by several workers: give a port"]
+        return []
 
 
 @dataclass(frozen=True, kw_only=True)
