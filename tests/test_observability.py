@@ -9,6 +9,7 @@ Prometheus (Debian's package) scrapes the bridge; a real OTLP/gRPC receiver buil
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -42,7 +43,17 @@ from jetbridge.metrics import Metrics
 from jetbridge.request_id import request_id
 from tests.otlp import Receiver as OtlpReceiver
 from tests.otlp import otlp_receiver, span_attributes
-from tests.support import LOGS, ROOT, action_service, free_port, until, until_ready
+from tests.support import (
+    BRIDGE_START,
+    LOGS,
+    READY_S,
+    ROOT,
+    action_service,
+    free_port,
+    until,
+    until_ready,
+    wait_until,
+)
 
 PROJECT = "shop"
 PROJECT_TOKEN = "project-token-setting-0001"
@@ -131,23 +142,30 @@ class Served:
                 self.process.wait()
 
 
+_BRIDGES = itertools.count()
+
+
 @contextlib.contextmanager
 def serving(
     *args: str, env: dict[str, str] | None = None, metrics: bool = False
 ) -> Iterator[Served]:
     """The bridge on free loopback ports with `args`; SIGTERM and waited for afterwards."""
-    port = free_port()
     LOGS.mkdir(parents=True, exist_ok=True)
-    log = LOGS / f"observability-bridge-{port}.log"
+    log = LOGS / f"observability-bridge-{os.getpid()}-{next(_BRIDGES)}.log"
     extra = ["--metrics-port", str(metrics_port := free_port())] if metrics else []
+    # Any free port, which the start line names; workers share one, so they must be given it.
+    port = str(free_port()) if "--workers" in args else "0"
     with log.open("wb") as output:
         process = subprocess.Popen(
-            [*BRIDGE, "--port", str(port), *extra, *args],
+            [*BRIDGE, "--port", port, *extra, *args],
             stdout=output,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-    served = Served(process, f"http://127.0.0.1:{port}", log)
+    start = wait_until(
+        lambda: BRIDGE_START.search(log.read_bytes()), "start line", READY_S, process, log.read_text
+    )
+    served = Served(process, start.group(1).decode(), log)
     if metrics:
         served.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
     try:
