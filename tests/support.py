@@ -17,6 +17,7 @@ import contextlib
 import enum
 import importlib.util
 import inspect
+import itertools
 import os
 import re
 import select
@@ -28,7 +29,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -474,6 +475,66 @@ def _start_line(process: subprocess.Popen[bytes], stdout: IO[bytes]) -> tuple[st
             return found.group(1).decode(), b"".join(seen).decode(errors="replace")
     process.kill()
     raise RuntimeError("the bridge did not start:\n" + b"".join(seen).decode(errors="replace"))
+
+
+@dataclass
+class BridgeProcess:
+    """`jetbridge serve` as its own process, its output in a file under LOGS."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def lines(self) -> list[str]:
+        return self.output().splitlines()
+
+    def stop(self) -> None:
+        """SIGTERM, and SIGKILL if it has not stopped within 20 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+_BRIDGE_LOGS = itertools.count()
+
+
+@contextlib.contextmanager
+def bridge_process(
+    *args: str, name: str = "bridge", env: Mapping[str, str] | None = None
+) -> Iterator[BridgeProcess]:
+    """`jetbridge serve --address 127.0.0.1 ARGS`, on any free port unless ARGS give one (as
+    `--workers` needs); yields once its start line is out, and stops it afterwards."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / f"{name}-{os.getpid()}-{next(_BRIDGE_LOGS)}.log"
+    port = [] if "--port" in args else ["--port", "0"]
+    command = [sys.executable, "-m", "jetbridge", "serve", "--address", "127.0.0.1", *port]
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*command, *args],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+        )
+    served = BridgeProcess(process, "", log)
+    try:
+        start = wait_until(
+            lambda: BRIDGE_START.search(log.read_bytes()),
+            "start line",
+            READY_S,
+            process,
+            served.output,
+        )
+        served.url = start.group(1).decode()
+        yield served
+    finally:
+        served.stop()
 
 
 DEMO = ROOT / "scripts" / "demo-polyglot"

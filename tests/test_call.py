@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from jetconformance.shop import spec
-from tests.support import LOGS, ROOT, ActionServerProcess, free_port, wait_ready
+from tests.support import ROOT, ActionServerProcess, bridge_process, free_port, wait_ready
 
 KEY = "call-test-key-0123456789abcdef"
 AUTHORIZATION = f"Bearer {KEY}"
@@ -27,18 +27,10 @@ AUTHORIZATION = f"Bearer {KEY}"
 @pytest.fixture(scope="module")
 def bridge(shop: ActionServerProcess) -> Iterator[str]:
     """`jetbridge serve` with a Bearer key in front of the shop; its base URL."""
-    port = free_port()
-    LOGS.mkdir(parents=True, exist_ok=True)
-    log = LOGS / f"call-bridge-{port}.log"
-    command = [sys.executable, "-m", "jetbridge", "serve", "--address", "127.0.0.1"]
-    command += ["--port", str(port), "--bearer-auth-key", KEY, "--service", f"py={shop.address}"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wait_ready(url, process, log.read_text)
-    yield url
-    process.kill()
-    process.wait()
+    args = ["--bearer-auth-key", KEY, "--service", f"py={shop.address}"]
+    with bridge_process(*args, name="call-bridge") as served:
+        wait_ready(served.url, served.process, served.output)
+        yield served.url
 
 
 def jetbridge(*args: str, cwd: Path = ROOT, auth: bool = True) -> subprocess.CompletedProcess[str]:

@@ -9,12 +9,10 @@ Prometheus (Debian's package) scrapes the bridge; a real OTLP/gRPC receiver buil
 from __future__ import annotations
 
 import contextlib
-import itertools
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -44,15 +42,14 @@ from jetbridge.request_id import request_id
 from tests.otlp import Receiver as OtlpReceiver
 from tests.otlp import otlp_receiver, span_attributes
 from tests.support import (
-    BRIDGE_START,
     LOGS,
-    READY_S,
     ROOT,
+    BridgeProcess,
     action_service,
+    bridge_process,
     free_port,
     until,
     until_ready,
-    wait_until,
 )
 
 PROJECT = "shop"
@@ -60,7 +57,6 @@ PROJECT_TOKEN = "project-token-setting-0001"
 BEARER_KEY = "bearer-key-for-observability-0123"
 DEADLINE = 30.0
 GRPC_CORE = re.compile(r"^[DIWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] ")
-BRIDGE = (sys.executable, "-m", "jetbridge", "serve", "--address", "127.0.0.1")
 
 
 # ---------------------------------------------------------------- the action server
@@ -121,57 +117,23 @@ async def action_server() -> AsyncIterator[ActionServer]:
 
 
 @dataclass
-class Served:
-    """`jetbridge serve` as its own process, its output in a file."""
+class Served(BridgeProcess):
+    """The bridge process, and where its metrics are served when asked for."""
 
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
     metrics_url: str = ""
-
-    def lines(self) -> list[str]:
-        return self.log.read_text(errors="replace").splitlines()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
-_BRIDGES = itertools.count()
 
 
 @contextlib.contextmanager
 def serving(
     *args: str, env: dict[str, str] | None = None, metrics: bool = False
 ) -> Iterator[Served]:
-    """The bridge on free loopback ports with `args`; SIGTERM and waited for afterwards."""
-    LOGS.mkdir(parents=True, exist_ok=True)
-    log = LOGS / f"observability-bridge-{os.getpid()}-{next(_BRIDGES)}.log"
+    """The bridge on loopback with `args`; SIGTERM and waited for afterwards."""
     extra = ["--metrics-port", str(metrics_port := free_port())] if metrics else []
-    # Any free port, which the start line names; workers share one, so they must be given it.
-    port = str(free_port()) if "--workers" in args else "0"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [*BRIDGE, "--port", port, *extra, *args],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-        )
-    start = wait_until(
-        lambda: BRIDGE_START.search(log.read_bytes()), "start line", READY_S, process, log.read_text
-    )
-    served = Served(process, start.group(1).decode(), log)
-    if metrics:
-        served.metrics_url = f"http://127.0.0.1:{metrics_port}/metrics"
-    try:
-        yield served
-    finally:
-        served.stop()
+    # Workers share one port, so they must be given it.
+    port = ["--port", str(free_port())] if "--workers" in args else []
+    with bridge_process(*port, *extra, *args, name="observability-bridge", env=env) as bridge:
+        metrics_url = f"http://127.0.0.1:{metrics_port}/metrics" if metrics else ""
+        yield Served(bridge.process, bridge.url, bridge.log, metrics_url)
 
 
 async def ready(served: Served) -> None:

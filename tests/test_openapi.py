@@ -8,12 +8,7 @@ content type and a body matching the documented schema.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import hypothesis
@@ -40,7 +35,7 @@ from jetbridge.messages import (
 )
 from jetbridge.render import field_name
 from jetbridge.services import ServiceState
-from tests.support import LOGS, ROOT, ActionServerProcess, free_port, wait_until
+from tests.support import ROOT, ActionServerProcess, BridgeProcess, bridge_process, wait_ready
 
 SPEC_PATH = ROOT / "openapi.yaml"
 CONFIG = schemathesis.Config.from_dict(
@@ -126,56 +121,24 @@ def test_enums_match_the_code() -> None:
 
 
 @pytest.fixture(scope="module")
-def bridge_url(shop: ActionServerProcess) -> Iterator[str]:
+def bridge(shop: ActionServerProcess) -> Iterator[BridgeProcess]:
     """`jetbridge serve --disable-auth` in front of the shop, as its own process."""
-    port = free_port()
-    LOGS.mkdir(parents=True, exist_ok=True)
-    with (LOGS / f"openapi-bridge-{port}.log").open("ab") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jetbridge",
-                "serve",
-                "--disable-auth",
-                "--address=127.0.0.1",
-                f"--port={port}",
-                f"--service=shop={shop.address}",
-                "--log-level=WARNING",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_serving(url, process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
-def _wait_serving(url: str, process: subprocess.Popen[bytes], timeout: float = 20.0) -> None:
-
-    def serving() -> bool:
-        try:
-            with urllib.request.urlopen(f"{url}/", timeout=1) as reply:
-                return bool(reply.status == 200)
-        except (urllib.error.URLError, OSError):
-            return False
-
-    wait_until(serving, f"bridge serving on {url}", timeout, process)
+    args = ["--disable-auth", f"--service=shop={shop.address}"]
+    with bridge_process(*args, name="openapi-bridge") as bridge:
+        wait_ready(bridge.url, bridge.process, bridge.output)
+        yield bridge
 
 
 @SCHEMA.parametrize()
 @hypothesis.settings(deadline=None, suppress_health_check=list(hypothesis.HealthCheck))
-def test_bridge_conforms_to_its_description(case: schemathesis.Case[Any], bridge_url: str) -> None:
-    case.call_and_validate(base_url=bridge_url, checks=CHECKS, timeout=15)
+def test_bridge_conforms_to_its_description(
+    case: schemathesis.Case[Any], bridge: BridgeProcess
+) -> None:
+    case.call_and_validate(base_url=bridge.url, checks=CHECKS, timeout=15)
 
 
-def test_the_bridge_logged_no_error(bridge_url: str) -> None:
+def test_the_bridge_logged_no_error(bridge: BridgeProcess) -> None:
     """Runs after schemathesis: no unhandled exception and no 5xx in the bridge's log."""
-    port = bridge_url.rsplit(":", 1)[1]
-    log = Path(LOGS / f"openapi-bridge-{port}.log").read_text()
+    log = bridge.output()
     assert "Traceback" not in log
     assert " ERROR " not in log
