@@ -33,7 +33,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any, NamedTuple, TypeVar, overload
+from typing import IO, Any, NamedTuple, TypeAlias, TypeVar, overload
 
 import aiohttp
 import grpc
@@ -221,6 +221,46 @@ def require_built(path: Path) -> None:
 
 
 # --- action servers --------------------------------------------------------------------------
+
+
+ListContext: TypeAlias = grpc.aio.ServicerContext[
+    actions_pb2.ListActionsRequest, Awaitable[actions_pb2.ListActionsResponse]
+]
+ExecuteContext: TypeAlias = grpc.aio.ServicerContext[
+    actions_pb2.ExecuteActionRequest, Awaitable[actions_pb2.ExecuteActionResponse]
+]
+OptionsContext: TypeAlias = grpc.aio.ServicerContext[
+    actions_pb2.GetFieldOptionsRequest, Awaitable[actions_pb2.GetFieldOptionsResponse]
+]
+
+OK = actions_pb2.ExecuteActionResponse(result=actions_pb2.Result(message="ok"))
+
+
+class HandWritten(actions_pb2_grpc.ActionServiceServicer):
+    """An ActionService written by hand for a test, on the generated code alone: it lists
+    `listing`, answers every action with OK and every field with no options. A test overrides
+    the method it checks; `action_service` serves it on loopback."""
+
+    listing = actions_pb2.ListActionsResponse()
+
+    async def ListActions(
+        self, request: actions_pb2.ListActionsRequest, context: ListContext
+    ) -> actions_pb2.ListActionsResponse:
+        return self.listing
+
+    async def ExecuteAction(
+        self, request: actions_pb2.ExecuteActionRequest, context: ExecuteContext
+    ) -> actions_pb2.ExecuteActionResponse:
+        return OK
+
+    async def GetFieldOptions(
+        self, request: actions_pb2.GetFieldOptionsRequest, context: OptionsContext
+    ) -> actions_pb2.GetFieldOptionsResponse:
+        return actions_pb2.GetFieldOptionsResponse()
+
+
+def common_action(name: str) -> actions_pb2.Action:
+    return actions_pb2.Action(name=name, common_action=actions_pb2.CommonAction())
 
 
 @contextlib.asynccontextmanager

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import grpc
 import jwt
 import pytest
 from aiohttp import web
@@ -32,17 +31,22 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from google.protobuf.json_format import MessageToDict
 
-from jetactions.v1 import actions_pb2, actions_pb2_grpc
+from jetactions.v1 import actions_pb2
 from jetbridge.auth import Authenticator, caller_from_claims, default_verify_key_pem
 from jetbridge.cli import check_auth
 from jetbridge.config import Auth, ConfigError, ServiceConfig, load_settings
 from jetbridge.credentials import parse_authorization
 from tests.support import (
+    OK,
     Bridge,
     BridgeFactory,
+    ExecuteContext,
     FakeClock,
+    HandWritten,
+    OptionsContext,
     Reply,
     action_service,
+    common_action,
     free_port,
     jet_claims,
     public_pem,
@@ -99,40 +103,25 @@ def forge(header: dict[str, Any], payload: dict[str, Any], secret: bytes | None)
 # ---------------------------------------------------------------- action server and fake Jet
 
 
-class Recorder(actions_pb2_grpc.ActionServiceServicer):
+class Recorder(HandWritten):
     """An action server that records the Caller of every request."""
+
+    listing = actions_pb2.ListActionsResponse(
+        actions=[common_action("whoami")],
+        field_options=[actions_pb2.FieldRef(model="orders", field="city")],
+    )
 
     def __init__(self) -> None:
         self.callers: list[actions_pb2.Caller] = []
 
-    async def ListActions(
-        self,
-        request: actions_pb2.ListActionsRequest,
-        context: grpc.aio.ServicerContext[
-            actions_pb2.ListActionsRequest, Awaitable[actions_pb2.ListActionsResponse]
-        ],
-    ) -> actions_pb2.ListActionsResponse:
-        return actions_pb2.ListActionsResponse(
-            actions=[actions_pb2.Action(name="whoami", common_action=actions_pb2.CommonAction())],
-            field_options=[actions_pb2.FieldRef(model="orders", field="city")],
-        )
-
     async def ExecuteAction(
-        self,
-        request: actions_pb2.ExecuteActionRequest,
-        context: grpc.aio.ServicerContext[
-            actions_pb2.ExecuteActionRequest, Awaitable[actions_pb2.ExecuteActionResponse]
-        ],
+        self, request: actions_pb2.ExecuteActionRequest, context: ExecuteContext
     ) -> actions_pb2.ExecuteActionResponse:
         self.callers.append(request.caller)
-        return actions_pb2.ExecuteActionResponse(result=actions_pb2.Result(message="ok"))
+        return OK
 
     async def GetFieldOptions(
-        self,
-        request: actions_pb2.GetFieldOptionsRequest,
-        context: grpc.aio.ServicerContext[
-            actions_pb2.GetFieldOptionsRequest, Awaitable[actions_pb2.GetFieldOptionsResponse]
-        ],
+        self, request: actions_pb2.GetFieldOptionsRequest, context: OptionsContext
     ) -> actions_pb2.GetFieldOptionsResponse:
         self.callers.append(request.caller)
         return actions_pb2.GetFieldOptionsResponse(options=[actions_pb2.Option(name="Rome")])

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from typing import Any
 
-import grpc
 import pytest
 
-from jetactions.v1 import actions_pb2, actions_pb2_grpc
+from jetactions.v1 import actions_pb2
 from jetbridge.config import ConfigError, ServiceConfig, load_settings
 from jetbridge.cors import ALLOW_HEADERS, ALLOW_METHODS, EXPOSE_HEADERS
-from tests.support import Bridge, BridgeFactory, Reply, action_service
+from tests.support import Bridge, BridgeFactory, ExecuteContext, HandWritten, Reply, action_service
 
 JET = "https://app.jetadmin.io"
 JSON = "application/json"
@@ -34,39 +33,22 @@ CREDENTIALS = "Access-Control-Allow-Credentials"
 CORS_NAMES = {*REFERENCE, CREDENTIALS, "Access-Control-Allow-Origin", "Access-Control-Max-Age"}
 
 
-class Exporter(actions_pb2_grpc.ActionServiceServicer):
+class Exporter(HandWritten):
     """One action that answers with a file, so a download's headers can be checked."""
 
-    async def ListActions(
-        self,
-        request: actions_pb2.ListActionsRequest,
-        context: grpc.aio.ServicerContext[
-            actions_pb2.ListActionsRequest, Awaitable[actions_pb2.ListActionsResponse]
-        ],
-    ) -> actions_pb2.ListActionsResponse:
-        action = actions_pb2.Action(
-            name="export", model_action=actions_pb2.ModelAction(models=["users"])
-        )
-        return actions_pb2.ListActionsResponse(actions=[action])
+    listing = actions_pb2.ListActionsResponse(
+        actions=[
+            actions_pb2.Action(
+                name="export", model_action=actions_pb2.ModelAction(models=["users"])
+            )
+        ]
+    )
 
     async def ExecuteAction(
-        self,
-        request: actions_pb2.ExecuteActionRequest,
-        context: grpc.aio.ServicerContext[
-            actions_pb2.ExecuteActionRequest, Awaitable[actions_pb2.ExecuteActionResponse]
-        ],
+        self, request: actions_pb2.ExecuteActionRequest, context: ExecuteContext
     ) -> actions_pb2.ExecuteActionResponse:
         file = actions_pb2.File(filename="users.csv", content_type="text/csv", content=b"id\n1\n")
         return actions_pb2.ExecuteActionResponse(file=file)
-
-    async def GetFieldOptions(
-        self,
-        request: actions_pb2.GetFieldOptionsRequest,
-        context: grpc.aio.ServicerContext[
-            actions_pb2.GetFieldOptionsRequest, Awaitable[actions_pb2.GetFieldOptionsResponse]
-        ],
-    ) -> actions_pb2.GetFieldOptionsResponse:
-        return actions_pb2.GetFieldOptionsResponse()
 
 
 @pytest.fixture

@@ -26,14 +26,17 @@ import pytest
 from multidict import CIMultiDict
 
 from jetactions import ActionContext, ActionServer
-from jetactions.v1 import actions_pb2, actions_pb2_grpc
+from jetactions.v1 import actions_pb2
 from jetbridge.config import Limits, ServiceConfig
 from tests.support import (
     ActionServerProcess,
     Bridge,
     BridgeFactory,
+    ExecuteContext,
+    HandWritten,
     Spawn,
     action_service,
+    common_action,
     refusing_jet_api,
     service,
     until,
@@ -899,26 +902,18 @@ async def test_ids_up_to_2_53_and_big_ids_as_strings_arrive_exactly(bridge: Brid
 # --- answers that break the contract -----------------------------------------------------
 
 
-class Scripted(actions_pb2_grpc.ActionServiceServicer):
+class Scripted(HandWritten):
     """An action server whose answer to each action is given by the test."""
 
     def __init__(self, answers: dict[str, actions_pb2.ExecuteActionResponse]) -> None:
         self.answers = answers
-
-    async def ListActions(self, request: Any, context: Any) -> actions_pb2.ListActionsResponse:
-        common = actions_pb2.CommonAction()
-        actions = [actions_pb2.Action(name=n, common_action=common) for n in self.answers]
-        return actions_pb2.ListActionsResponse(actions=actions, server_name="scripted")
+        actions = [common_action(name) for name in answers]
+        self.listing = actions_pb2.ListActionsResponse(actions=actions, server_name="scripted")
 
     async def ExecuteAction(
-        self, request: actions_pb2.ExecuteActionRequest, context: Any
+        self, request: actions_pb2.ExecuteActionRequest, context: ExecuteContext
     ) -> actions_pb2.ExecuteActionResponse:
         return self.answers[request.action]
-
-    async def GetFieldOptions(
-        self, request: Any, context: Any
-    ) -> actions_pb2.GetFieldOptionsResponse:
-        return actions_pb2.GetFieldOptionsResponse()
 
 
 def file_answer(filename: str, content_type: str) -> actions_pb2.ExecuteActionResponse:

@@ -17,13 +17,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import grpc
 import jwt
 import pytest
 from aiohttp import web
@@ -33,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from opentelemetry.proto.trace.v1 import trace_pb2
 from prometheus_client import CollectorRegistry
 
-from jetactions.v1 import actions_pb2, actions_pb2_grpc
+from jetactions.v1 import actions_pb2
 from jetbridge import tracing
 from jetbridge.cli import build_parser
 from jetbridge.config import ConfigError, Observability, flags_from, load_settings
@@ -43,10 +42,14 @@ from tests.otlp import Receiver as OtlpReceiver
 from tests.otlp import otlp_receiver, span_attributes
 from tests.support import (
     LOGS,
+    OK,
     ROOT,
     BridgeProcess,
+    ExecuteContext,
+    HandWritten,
     action_service,
     bridge_process,
+    common_action,
     free_port,
     until,
     until_ready,
@@ -62,42 +65,20 @@ GRPC_CORE = re.compile(r"^[DIWEF]\d{4} \d\d:\d\d:\d\d\.\d+ +\d+ \S+:\d+\] ")
 # ---------------------------------------------------------------- the action server
 
 
-class Recorder(actions_pb2_grpc.ActionServiceServicer):
+class Recorder(HandWritten):
     """An action server declaring `whoami`; it records each call's metadata."""
+
+    listing = actions_pb2.ListActionsResponse(actions=[common_action("whoami")])
 
     def __init__(self) -> None:
         self.metadata: list[dict[str, str]] = []
 
-    async def ListActions(
-        self,
-        request: actions_pb2.ListActionsRequest,
-        context: grpc.aio.ServicerContext[
-            actions_pb2.ListActionsRequest, Awaitable[actions_pb2.ListActionsResponse]
-        ],
-    ) -> actions_pb2.ListActionsResponse:
-        return actions_pb2.ListActionsResponse(
-            actions=[actions_pb2.Action(name="whoami", common_action=actions_pb2.CommonAction())]
-        )
-
     async def ExecuteAction(
-        self,
-        request: actions_pb2.ExecuteActionRequest,
-        context: grpc.aio.ServicerContext[
-            actions_pb2.ExecuteActionRequest, Awaitable[actions_pb2.ExecuteActionResponse]
-        ],
+        self, request: actions_pb2.ExecuteActionRequest, context: ExecuteContext
     ) -> actions_pb2.ExecuteActionResponse:
         received = context.invocation_metadata() or ()
         self.metadata.append({key: str(value) for key, value in received})
-        return actions_pb2.ExecuteActionResponse(result=actions_pb2.Result(message="ok"))
-
-    async def GetFieldOptions(
-        self,
-        request: actions_pb2.GetFieldOptionsRequest,
-        context: grpc.aio.ServicerContext[
-            actions_pb2.GetFieldOptionsRequest, Awaitable[actions_pb2.GetFieldOptionsResponse]
-        ],
-    ) -> actions_pb2.GetFieldOptionsResponse:
-        return actions_pb2.GetFieldOptionsResponse()
+        return OK
 
 
 @dataclass
