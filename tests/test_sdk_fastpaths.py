@@ -15,28 +15,41 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
+import copy
+import dataclasses
 import functools
+import inspect
 import logging
+import pickle
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import grpc
 import pytest
+from google.protobuf import json_format, struct_pb2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import REGISTRY
 
 from jetactions import (
     ActionContext,
     ActionError,
     ActionServer,
+    Caller,
     FieldContext,
     FieldErrors,
+    File,
     Option,
     Result,
     SyncPool,
+    _convert,
+    _logs,
+    _servicer,
+    contract,
 )
 from jetactions._metrics import rpc_metrics
-from jetactions._observe import CallObserver
+from jetactions._observe import CallObserver, MetadataOnce
 from jetactions._secret import BridgeSecretInterceptor
 from jetactions._servicer import ActionServicer
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
@@ -305,3 +318,384 @@ async def test_wrapped_servicer_answers_logs_and_counts_like_interceptors(
         (("action", ""), ("outcome", "UNAUTHENTICATED"), ("rpc_method", "ExecuteAction")),
     )
     assert plain["counted"][refused] == 12
+
+
+# --- contexts whose fields are computed on first read ------------------------------------------
+
+PROBE_METADATA = (
+    ("x-request-id", "probe-1"),
+    ("x-custom", "value"),
+    ("x-blob-bin", b"\x00\x01"),
+    ("x-jetbridge-secret", SECRET),
+)
+PROBE_IDS: list[Any] = [1, 2.5, "x"]
+PROBE_PARAMS: dict[str, Any] = {
+    "name": "probe",
+    "model": "users",
+    "ids": PROBE_IDS,
+    "inverseIds": True,
+    "params": {"subject": "Hi", "nested": {"list": [1, None, True]}},
+    "future_key": 7,
+}
+PROBE_CLAIMS = {"user": {"id": 7}, "admin": True, "scopes": ["a", "b"]}
+
+
+def probe_request(action: str) -> actions_pb2.ExecuteActionRequest:
+    request = actions_pb2.ExecuteActionRequest(action=action, model="users", inverse_ids=True)
+    request.ids.extend(_convert.to_value(item) for item in PROBE_IDS)
+    request.inputs.update({"subject": "Hi", "undeclared": [1]})
+    _convert.fill_struct(request.message_params, PROBE_PARAMS)
+    request.caller.CopyFrom(
+        actions_pb2.Caller(
+            auth_method=actions_pb2.AUTH_METHOD_JWT,
+            user_id="7",
+            user_email="ada@example.com",
+            project="shop",
+            environment="prod",
+            token="tok",
+        )
+    )
+    _convert.fill_struct(request.caller.claims, PROBE_CLAIMS)
+    return request
+
+
+def constructed(seen: ActionContext) -> ActionContext:
+    """The context the constructor builds from what the probe sent (the straightforward way)."""
+    metadata: dict[str, str | bytes] = {"user-agent": seen.metadata["user-agent"]}
+    metadata |= {key: value for key, value in PROBE_METADATA if key != "x-jetbridge-secret"}
+    return ActionContext(
+        action=seen.action,
+        model="users",
+        ids=[1, 2.5, "x"],
+        inverse_ids=True,
+        inputs={"subject": "Hi", "undeclared": [1]},
+        params=PROBE_PARAMS,
+        caller=Caller(
+            auth_method="jwt",
+            user_id="7",
+            user_email="ada@example.com",
+            project="shop",
+            environment="prod",
+            token="tok",
+            claims=PROBE_CLAIMS,
+        ),
+        metadata=metadata,
+        deadline=seen.deadline,
+    )
+
+
+def every_field(ctx: object) -> list[tuple[str, type, Any]]:
+    return [
+        (field.name, type(getattr(ctx, field.name)), getattr(ctx, field.name))
+        for field in dataclasses.fields(ctx)  # type: ignore[arg-type]
+    ]
+
+
+@pytest.mark.parametrize("secret", [None, SECRET], ids=["no-secret", "secret"])
+async def test_contexts_read_on_first_access_equal_constructed_ones(secret: str | None) -> None:
+    app = ActionServer("lazy")
+    seen: dict[str, tuple[ActionContext, list[tuple[str, type, Any]] | None]] = {}
+
+    async def record(ctx: ActionContext, subject: str) -> None:
+        # "inside": every field read while the call runs; "after": only once it has ended.
+        seen[ctx.action] = (ctx, every_field(ctx) if "inside" in ctx.action else None)
+
+    def record_sync(ctx: ActionContext, subject: str) -> None:
+        seen[ctx.action] = (ctx, every_field(ctx) if "inside" in ctx.action else None)
+
+    for name in ("async_inside", "async_after"):
+        app.model_action("users", name=name, for_instance=True, bulk=True)(record)
+    for name in ("sync_inside", "sync_after"):
+        app.model_action("users", name=name, for_instance=True, bulk=True)(record_sync)
+    running = await app.start(
+        "127.0.0.1:0", bridge_secret=secret or "", health=False, reflection=False
+    )
+    async with running, grpc.aio.insecure_channel(running.address) as channel:
+        stub = actions_pb2_grpc.ActionServiceStub(channel)
+        for name in ("async_inside", "async_after", "sync_inside", "sync_after"):
+            reply = await stub.ExecuteAction(probe_request(name), metadata=PROBE_METADATA)
+            assert reply.result.value.bool_value
+    for name, (ctx, inside) in seen.items():
+        expected = constructed(ctx)
+        if inside is not None:
+            assert inside == every_field(expected), name
+        assert every_field(ctx) == every_field(expected), name
+        assert ctx == expected
+        # Key order is the protobuf map's: the same context built by the constructor.
+        assert repr(ctx) == repr(ActionContext(**{name: v for name, _, v in every_field(ctx)}))
+        assert ctx.caller is not None
+        assert every_field(ctx.caller) == every_field(expected.caller)
+        assert ctx.params is ctx.params, "computed once, then kept"
+        assert ctx.request_id == "probe-1"
+        assert pickle.loads(pickle.dumps(ctx)) == expected
+        assert copy.deepcopy(ctx) == expected
+        assert dataclasses.replace(ctx, model="orders") == dataclasses.replace(
+            expected, model="orders"
+        )
+        assert dataclasses.asdict(ctx) == dataclasses.asdict(expected)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            ctx.params = {}  # type: ignore[misc]
+        with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+            ctx.nothing  # type: ignore[attr-defined]  # noqa: B018
+
+
+async def test_field_contexts_read_on_first_access_equal_constructed_ones() -> None:
+    app = ActionServer("lazy")
+    seen: list[FieldContext] = []
+
+    @app.field_options("orders", "city")
+    async def cities(ctx: FieldContext) -> list[Option]:
+        seen.append(ctx)
+        return []
+
+    request = actions_pb2.GetFieldOptionsRequest(model="orders", field="city")
+    request.form.update({"country": "italy"})
+    _convert.fill_struct(request.message_params, PROBE_PARAMS)
+    running = await app.start("127.0.0.1:0", bridge_secret="", health=False, reflection=False)
+    async with running, grpc.aio.insecure_channel(running.address) as channel:
+        stub = actions_pb2_grpc.ActionServiceStub(channel)
+        await stub.GetFieldOptions(request, metadata=PROBE_METADATA)
+    ctx = seen[0]
+    metadata: dict[str, str | bytes] = {"user-agent": ctx.metadata["user-agent"]}
+    metadata |= {key: value for key, value in PROBE_METADATA if key != "x-jetbridge-secret"}
+    expected = FieldContext(
+        model="orders",
+        field="city",
+        form={"country": "italy"},
+        params=PROBE_PARAMS,
+        metadata=metadata,
+        deadline=ctx.deadline,
+    )
+    assert every_field(ctx) == every_field(expected)
+    assert ctx == expected
+    assert repr(ctx) == repr(FieldContext(**{name: v for name, _, v in every_field(ctx)}))
+    assert pickle.loads(pickle.dumps(ctx)) == expected
+
+
+# --- the call's metadata, read from gRPC once ----------------------------------------------------
+
+
+class MetadataProbe(actions_pb2_grpc.ActionServiceServicer):
+    """Compares, inside a real call, the view the servicer is handed with gRPC's context."""
+
+    def __init__(self) -> None:
+        self.compared: list[str] = []
+
+    async def ExecuteAction(
+        self, request: actions_pb2.ExecuteActionRequest, context: Any
+    ) -> actions_pb2.ExecuteActionResponse:
+        view = MetadataOnce(context)
+        plain = tuple((key, value) for key, value in context.invocation_metadata())
+        assert tuple(view.invocation_metadata()) == plain
+        assert view.invocation_metadata() is view.invocation_metadata(), "asked once"
+        assert view.request_id() == dict(plain).get("x-request-id", "")[:128]
+        assert view.peer() == context.peer()
+        remaining = view.time_remaining()
+        assert remaining is not None
+        assert abs(remaining - context.time_remaining()) < 1
+        self.compared.append(request.action)
+        if request.action == "abort-view":
+            await view.abort(grpc.StatusCode.FAILED_PRECONDITION, "stop")
+        if request.action == "abort-context":
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "stop")
+        return actions_pb2.ExecuteActionResponse()
+
+    async def ListActions(
+        self, request: actions_pb2.ListActionsRequest, context: Any
+    ) -> actions_pb2.ListActionsResponse:
+        return actions_pb2.ListActionsResponse()
+
+    async def GetFieldOptions(
+        self, request: actions_pb2.GetFieldOptionsRequest, context: Any
+    ) -> actions_pb2.GetFieldOptionsResponse:
+        return actions_pb2.GetFieldOptionsResponse()
+
+
+async def test_metadata_once_answers_as_the_grpc_context_does() -> None:
+    probe = MetadataProbe()
+    server = grpc.aio.server()
+    actions_pb2_grpc.add_ActionServiceServicer_to_server(probe, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    ended: dict[str, tuple[Any, str]] = {}
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            stub = actions_pb2_grpc.ActionServiceStub(channel)
+            for action, metadata in (
+                ("plain", PROBE_METADATA),
+                ("long id", (("x-request-id", "r" * 300),)),
+                ("none", ()),
+                ("abort-view", PROBE_METADATA),
+                ("abort-context", PROBE_METADATA),
+            ):
+                request = actions_pb2.ExecuteActionRequest(action=action)
+                try:
+                    await stub.ExecuteAction(request, metadata=metadata, timeout=30)
+                    ended[action] = ("OK", "")
+                except grpc.aio.AioRpcError as error:
+                    ended[action] = (error.code(), error.details() or "")
+    finally:
+        await server.stop(0)
+    assert probe.compared == ["plain", "long id", "none", "abort-view", "abort-context"]
+    assert ended["abort-view"] == ended["abort-context"]
+    assert ended["abort-view"][0] is grpc.StatusCode.FAILED_PRECONDITION
+
+
+def test_a_request_id_read_on_the_first_line_is_the_one_given_at_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    reads: list[int] = []
+
+    def read() -> str:
+        reads.append(1)
+        return "req-lazy"
+
+    caplog.set_level(logging.INFO, logger="jetactions")
+    lines = []
+    for request_id in ("req-lazy", read):
+        token = _logs.bind_call(request_id, "echo")
+        try:
+            assert not reads or request_id == "req-lazy"
+            _logs.logger.info("first")
+            _logs.logger.info("second")
+        finally:
+            _logs.unbind_call(token)
+        lines.append(
+            [(r.getMessage(), r.request_id, r.action) for r in caplog.records]  # type: ignore[attr-defined]
+        )
+        caplog.clear()
+    assert lines[0] == lines[1] == [("first", "req-lazy", "echo"), ("second", "req-lazy", "echo")]
+    assert reads == [1], "read on the first line, then kept"
+
+
+async def test_a_sync_handlers_log_line_carries_the_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = ActionServer("lazy")
+
+    @app.common_action(name="log_from_thread")
+    def log_from_thread(ctx: ActionContext) -> None:
+        _logs.logger.info("from %s", threading.current_thread().name)
+
+    caplog.set_level(logging.INFO, logger="jetactions")
+    running = await app.start("127.0.0.1:0", bridge_secret="", health=False, reflection=False)
+    async with running, grpc.aio.insecure_channel(running.address) as channel:
+        stub = actions_pb2_grpc.ActionServiceStub(channel)
+        request = actions_pb2.ExecuteActionRequest(action="log_from_thread")
+        await stub.ExecuteAction(request, metadata=(("x-request-id", "req-thread"),))
+    lines = [r for r in caplog.records if r.getMessage().startswith("from jetactions-lazy")]
+    assert [(r.request_id, r.action) for r in lines] == [("req-thread", "log_from_thread")]  # type: ignore[attr-defined]
+
+
+# --- conversions on every call -----------------------------------------------------------------
+
+
+def reference_from_value(value: struct_pb2.Value) -> Any:
+    """The straightforward reading (contract.from_value before it was tuned)."""
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return value.string_value
+    if kind == "number_value":
+        return _convert.number(value.number_value)
+    if kind == "bool_value":
+        return value.bool_value
+    if kind == "struct_value":
+        return {key: reference_from_value(item) for key, item in value.struct_value.fields.items()}
+    if kind == "list_value":
+        return [reference_from_value(item) for item in value.list_value.values]
+    return None
+
+
+scalars = (
+    st.none()
+    | st.booleans()
+    | st.text(max_size=10)
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+)
+json_values = st.recursive(
+    scalars,
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def typed(value: Any) -> Any:
+    """``value`` with each leaf's type next to it: 1 and 1.0 compare equal, and must not."""
+    if isinstance(value, dict):
+        return {key: typed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [typed(item) for item in value]
+    return (type(value), value)
+
+
+@given(json_values)
+@settings(max_examples=200)
+def test_reading_values_gives_what_the_straightforward_reading_gives(data: Any) -> None:
+    value = json_format.ParseDict(data, struct_pb2.Value())
+    assert typed(contract.from_value(value)) == typed(reference_from_value(value))
+    struct = json_format.ParseDict({"k": data, "other": [data]}, struct_pb2.Struct())
+    wrapped = struct_pb2.Value(struct_value=struct)
+    assert typed(contract.from_struct(struct)) == typed(reference_from_value(wrapped))
+
+
+def reference_ids(values: list[struct_pb2.Value]) -> list[Any] | None:
+    """The servicer's straightforward reading of ids (before it was tuned)."""
+    ids = []
+    for value in values:
+        item = contract.from_value(value)
+        if isinstance(item, bool) or not isinstance(item, int | float | str):
+            return None
+        ids.append(item)
+    return ids
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [[], [1, 2], [2.5, "x", 2**60, -0.0], [True], [1, None], [{"a": 1}], [[1]], ["1", 1]],
+    ids=str,
+)
+def test_ids_are_read_as_the_straightforward_reading_reads_them(ids: list[Any]) -> None:
+    values = [json_format.ParseDict(item, struct_pb2.Value()) for item in ids]
+    values.append(struct_pb2.Value()) if ids == [1, None] else None
+    expected = reference_ids(values)
+    ours = _servicer._ids(values)
+    assert (None if ours is None else typed(ours)) == (
+        None if expected is None else typed(expected)
+    )
+
+
+class SubResult(Result):
+    """Takes the general path of ``_outcome`` (``isinstance``), not the exact-type one."""
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        Result(),
+        Result(value=False, message="m"),
+        Result(value={"a": [1, 2]}, html="<b>x</b>", extra={"k": 1}),
+        Result(value=float("nan")),
+        Result(message=5),  # type: ignore[arg-type]
+    ],
+    ids=repr,
+)
+def test_a_result_maps_as_a_result_subclass_does(result: Result) -> None:
+    def mapped(value: Result) -> Any:
+        try:
+            return _servicer._outcome(value).SerializeToString(deterministic=True)
+        except _convert.UnsendableValue as error:
+            return ("unsendable", str(error))
+
+    sub = SubResult(result.value, result.message, result.html, result.extra)
+    assert mapped(result) == mapped(sub)
+
+
+def test_answers_checked_by_type_are_never_awaitable() -> None:
+    examples: list[object] = [None, True, 1, 1.5, "x", {}, [], Result(), File("a.txt", "x")]
+    assert {type(example) for example in examples} == _servicer._PLAIN_ANSWERS
+    for example in examples:
+        assert not inspect.isawaitable(example)
+        assert not hasattr(type(example), "__await__")

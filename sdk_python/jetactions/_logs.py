@@ -13,7 +13,7 @@ import contextvars
 import json
 import logging
 import time
-from typing import NamedTuple
+from collections.abc import Callable
 
 from jetactions._settings import LogFormat, log_level_number
 
@@ -25,9 +25,26 @@ logger = logging.getLogger("jetactions")
 _FIELDS = ("server", "address", "actions", "grace", "signal", "action", "request_id")
 
 
-class _Call(NamedTuple):
-    request_id: str
-    action: str
+class _Call:
+    """The call a log line is logged during; its request id is read on the first line."""
+
+    __slots__ = ("_read", "_request_id", "action")
+
+    def __init__(self, request_id: str | Callable[[], str], action: str) -> None:
+        self._request_id: str | None = None
+        self._read: Callable[[], str] | None = None
+        if isinstance(request_id, str):
+            self._request_id = request_id
+        else:
+            self._read = request_id
+        self.action = action
+
+    @property
+    def request_id(self) -> str:
+        if self._request_id is None:
+            assert self._read is not None
+            self._request_id = self._read()
+        return self._request_id
 
 
 _call: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
@@ -35,8 +52,12 @@ _call: contextvars.ContextVar[_Call | None] = contextvars.ContextVar(
 )
 
 
-def bind_call(request_id: str, action: str) -> contextvars.Token[_Call | None]:
-    """Marks the current context (the call's task, and threads run in a copy of it)."""
+def bind_call(request_id: str | Callable[[], str], action: str) -> contextvars.Token[_Call | None]:
+    """Marks the current context (the call's task, and threads run in a copy of it).
+
+    ``request_id`` may be a function that reads it: most calls log no line at all, and
+    reading the call's metadata from gRPC costs several µs (``CallObserver``).
+    """
     return _call.set(_Call(request_id, action))
 
 

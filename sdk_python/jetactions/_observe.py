@@ -25,7 +25,7 @@ from jetactions._tracing import Tracing
 from jetactions.contract import SERVICE_NAME
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 
-__all__ = ["REQUEST_ID_HEADER", "CallObserver"]
+__all__ = ["REQUEST_ID_HEADER", "CallObserver", "MetadataOnce"]
 
 REQUEST_ID_HEADER = "x-request-id"
 # Longer ids are cut: they go on every log line of the call.
@@ -35,6 +35,38 @@ Behavior = Callable[[Any, grpc.aio.ServicerContext[Any, Any]], Awaitable[Any]]
 Allowed = Callable[[Any], bool]
 """Whether a call's metadata may reach the servicer (the bridge-secret check)."""
 _METHODS = tuple(actions_pb2.DESCRIPTOR.services_by_name["ActionService"].methods_by_name)
+
+
+class MetadataOnce:
+    """A call's gRPC context whose ``invocation_metadata()`` asks gRPC once.
+
+    grpc.aio builds the metadata tuple anew on each ``invocation_metadata()`` (~6 µs); the
+    observer, the secret check, the tracer and the servicer (``ActionContext.metadata``) each
+    read it, and most calls need none of them (no secret, no traces, a handler that reads no
+    metadata). The servicer is handed this view; everything else is the context's own.
+    """
+
+    __slots__ = ("_context", "_metadata", "abort", "time_remaining")
+
+    def __init__(self, context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self._context = context
+        self._metadata: tuple[tuple[str, str | bytes], ...] | None = None
+        # The two the servicer calls on every call, bound once: no extra frame per call.
+        self.abort = context.abort
+        self.time_remaining = context.time_remaining
+
+    def invocation_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        """The client's metadata, read from gRPC on the first call."""
+        if self._metadata is None:
+            self._metadata = tuple(self._context.invocation_metadata() or ())
+        return self._metadata
+
+    def request_id(self) -> str:
+        """The call's ``x-request-id``, cut to its first 128 characters, or ""."""
+        return _request_id(self.invocation_metadata())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
 
 
 class CallObserver(grpc.aio.ServerInterceptor):
@@ -120,14 +152,14 @@ class CallObserver(grpc.aio.ServerInterceptor):
             found[1].inc()
 
         async def observed(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            metadata = tuple(context.invocation_metadata() or ())
-            refused = allowed is not None and not allowed(metadata)
+            call = MetadataOnce(context)
+            refused = allowed is not None and not allowed(call.invocation_metadata())
             # A refused call is seen as the interceptor saw it: an undecoded request.
             seen = None if refused else request
-            request_id = _request_id(metadata)
             action = self._action_label(seen)
-            token = _logs.bind_call(request_id, action)
-            span = tracing.start(span_name, metadata) if tracing is not None else None
+            # Read on the call's first log line, if it logs one.
+            token = _logs.bind_call(call.request_id, action)
+            span = None if tracing is None else tracing.start(span_name, call.invocation_metadata())
             if active is not None:
                 active.inc()
             started = time.perf_counter()
@@ -135,7 +167,7 @@ class CallObserver(grpc.aio.ServerInterceptor):
             try:
                 if refused:
                     await _secret.deny(request, context)
-                response = await behavior(request, context)
+                response = await behavior(request, cast(Any, call))
                 code, outcome = grpc.StatusCode.OK, _response_outcome(response)
                 return response
             except BaseException:
@@ -148,7 +180,8 @@ class CallObserver(grpc.aio.ServerInterceptor):
                     active.dec()
                     record(action, outcome, elapsed)
                 if tracing is not None:
-                    tracing.end(span, _span_attributes(method, seen, request_id, outcome), code)
+                    attributes = _span_attributes(method, seen, call.request_id(), outcome)
+                    tracing.end(span, attributes, code)
                 # One line a call at debug level, as the Go and Node SDKs log: it carries the
                 # request id (bound above), and costs one level check when debug is off.
                 if _logs.logger.isEnabledFor(logging.DEBUG):

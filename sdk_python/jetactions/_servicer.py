@@ -129,34 +129,40 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
                 own_timeout = None  # the caller gives up first: its deadline rules
             else:
                 deadline = own_deadline
-        ids: list[int | float | str] = []
-        for value in request.ids:
-            item = _convert.from_value(value)
-            if isinstance(item, bool) or not isinstance(item, int | float | str):
-                await context.abort(
-                    grpc.StatusCode.INVALID_ARGUMENT, "ids must be numbers or strings"
-                )
-            ids.append(item)
+        ids = _ids(request.ids)
+        if ids is None:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "ids must be numbers or strings")
         inputs = _convert.from_struct(request.inputs)
         arguments, errors = _inputs.validate(definition.rules, inputs)
         if errors:
             # The handler never sees inputs it could not trust.
             return _errors_response(errors)
-        ctx = ActionContext(
-            action=definition.name,
-            model=request.model,
-            ids=ids,
-            inverse_ids=request.inverse_ids,
-            inputs=inputs,
-            params=_convert.from_struct(request.message_params),
-            caller=_caller(request),
-            metadata=_metadata(context),
-            deadline=deadline,
+        # `params` and `metadata` are converted when the handler first reads them (see
+        # jetactions.context): most handlers read neither.
+        ctx = ActionContext._prefilled(
+            {
+                "action": definition.name,
+                "model": request.model,
+                "ids": ids,
+                "inverse_ids": request.inverse_ids,
+                "inputs": inputs,
+                "caller": _caller(request),
+                "deadline": deadline,
+            },
+            {
+                "params": functools.partial(_convert.from_struct, request.message_params),
+                "metadata": functools.partial(_metadata, context),
+            },
         )
         what = self._what[definition.name]
         failure: tuple[grpc.StatusCode, str]
         try:
-            value = await self._call_within(own_timeout, definition, ctx, arguments)
+            if own_timeout is None:
+                value = await self._call(
+                    definition.handler, definition.is_async, ctx, arguments, what
+                )
+            else:
+                value = await self._call_within(own_timeout, definition, ctx, arguments)
             response = _outcome(value)
         except FieldErrors as error:
             return _errors_response(error.as_dict())
@@ -194,14 +200,18 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
                 grpc.StatusCode.NOT_FOUND,
                 f"no field options for model {request.model!r} field {request.field!r}",
             )
-        ctx = FieldContext(
-            model=request.model,
-            field=request.field,
-            form=_convert.from_struct(request.form),
-            params=_convert.from_struct(request.message_params),
-            caller=_caller(request),
-            metadata=_metadata(context),
-            deadline=_deadline(context),
+        ctx = FieldContext._prefilled(
+            {
+                "model": request.model,
+                "field": request.field,
+                "form": _convert.from_struct(request.form),
+                "caller": _caller(request),
+                "deadline": _deadline(context),
+            },
+            {
+                "params": functools.partial(_convert.from_struct, request.message_params),
+                "metadata": functools.partial(_metadata, context),
+            },
         )
         what = f"field options {request.model}.{request.field}"
         failure: tuple[grpc.StatusCode, str]
@@ -226,17 +236,15 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
 
     async def _call_within(
         self,
-        timeout: float | None,  # noqa: ASYNC109 - the action's own timeout, not the caller's
+        timeout: float,  # noqa: ASYNC109 - the action's own timeout, not the caller's
         definition: ActionDefinition,
         ctx: ActionContext,
         arguments: Mapping[str, Any],
     ) -> Any:
-        what = self._what[definition.name]
-        if timeout is None:
-            return await self._call(definition.handler, definition.is_async, ctx, arguments, what)
         scope = asyncio.timeout(timeout)
         try:
             async with scope:
+                what = self._what[definition.name]
                 return await self._call(
                     definition.handler, definition.is_async, ctx, arguments, what
                 )
@@ -262,8 +270,9 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
                 # carries `current()` (and any other contextvar) into that thread.
                 call = functools.partial(contextvars.copy_context().run, handler, ctx, **arguments)
                 result = await self._pool.run(call, what)
-            if inspect.isawaitable(result):
-                # A plain function that returns a coroutine (a lambda or a wrapper).
+            # A plain function that returns a coroutine (a lambda or a wrapper); the usual
+            # answers are checked by type, isawaitable's ABC check costs more.
+            if type(result) not in _PLAIN_ANSWERS and inspect.isawaitable(result):
                 result = await result
             return result
         finally:
@@ -299,6 +308,25 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
         )
 
 
+# Exact types that are never awaitable (none of them has __await__).
+_PLAIN_ANSWERS = frozenset({type(None), bool, int, float, str, dict, list, Result, File})
+
+
+def _ids(values: Iterable[struct_pb2.Value]) -> list[int | float | str] | None:
+    """The record ids as Python values, each keeping its JSON type; None unless every one is
+    a number or a string."""
+    ids: list[int | float | str] = []
+    for value in values:
+        kind = value.WhichOneof("kind")
+        if kind == "number_value":
+            ids.append(_convert.number(value.number_value))
+        elif kind == "string_value":
+            ids.append(value.string_value)
+        else:
+            return None
+    return ids
+
+
 def _unsendable(what: str, error: UnsendableValue) -> tuple[grpc.StatusCode, str]:
     message = f"{what} returned a value that cannot be sent: {error}"
     logger.error("%s", message)
@@ -326,14 +354,17 @@ def _caller(
     if not request.HasField("caller"):
         return None
     caller = request.caller
-    return Caller(
-        auth_method=AUTH_METHODS.get(caller.auth_method, ""),
-        user_id=caller.user_id,
-        user_email=caller.user_email,
-        project=caller.project,
-        environment=caller.environment,
-        token=caller.token,
-        claims=_convert.from_struct(caller.claims),
+    # The claims are converted when first read (see jetactions.context).
+    return Caller._prefilled(
+        {
+            "auth_method": AUTH_METHODS.get(caller.auth_method, ""),
+            "user_id": caller.user_id,
+            "user_email": caller.user_email,
+            "project": caller.project,
+            "environment": caller.environment,
+            "token": caller.token,
+        },
+        {"claims": functools.partial(_convert.from_struct, caller.claims)},
     )
 
 
@@ -391,6 +422,11 @@ def _outcome(value: object) -> actions_pb2.ExecuteActionResponse:
         UnsendableValue: A part of it has no JSON form; the path starts at ``result``, the
             returned value itself.
     """
+    if type(value) is Result:
+        # The usual answer, first: the Mapping check below is an ABC check.
+        response = actions_pb2.ExecuteActionResponse()
+        _result(response.result, value)
+        return response
     if isinstance(value, File):
         return actions_pb2.ExecuteActionResponse(
             file=actions_pb2.File(
@@ -417,16 +453,20 @@ def _outcome(value: object) -> actions_pb2.ExecuteActionResponse:
                     )
                 _fill(result.extra.fields[key], rest[key], f"result.{key}")
     elif isinstance(value, Result):
-        _fill(result.value, value.value, "result.value")
-        if value.message is not None:
-            result.message = _text(value.message, "result.message")
-        if value.html is not None:
-            result.html = _text(value.html, "result.html")
-        if value.extra:
-            _fill(result.extra, value.extra, "result.extra")
+        _result(result, value)
     else:
         _fill(result.value, value, "result")
     return response
+
+
+def _result(result: actions_pb2.Result, value: Result) -> None:
+    _fill(result.value, value.value, "result.value")
+    if value.message is not None:
+        result.message = _text(value.message, "result.message")
+    if value.html is not None:
+        result.html = _text(value.html, "result.html")
+    if value.extra:
+        _fill(result.extra, value.extra, "result.extra")
 
 
 def _options(value: object) -> list[actions_pb2.Option]:

@@ -14,16 +14,66 @@ import enum
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 __all__ = ["ActionContext", "Caller", "FieldContext", "Selection", "SelectionKind", "current"]
 
 RecordId = int | float | str
 T = TypeVar("T")
 
+# --- fields computed on first read ------------------------------------------------------------
+#
+# The server builds contexts with ``_prefilled``: the fields every call needs are set, and the
+# others (``params``, ``metadata``, the caller's ``claims``) are converted from the request only
+# when a handler first reads them; most handlers read few of them, and converting them all cost
+# a large share of a call's CPU (bench/, scenario `floors`). ``__getattr__`` runs only for an
+# attribute the instance lacks, so a field once read (or set by the constructor) costs nothing
+# more; equality, ``repr``, ``dataclasses.replace`` and pickling read every field and so see the
+# same values as for a context built by the constructor (tests/test_sdk_fastpaths.py).
+
+_PENDING = "_jetactions_pending"
+"""The instance's not yet computed fields: name -> the function that computes the value."""
+_Prefilled = TypeVar("_Prefilled", bound="_LazyFields")
+
+
+class _LazyFields:
+    """The base of the dataclasses below: the means to leave some fields for first read."""
+
+    __slots__ = ()
+
+    @classmethod
+    def _prefilled(
+        cls: type[_Prefilled], fields: dict[str, Any], pending: dict[str, Callable[[], Any]]
+    ) -> _Prefilled:
+        """An instance with ``fields`` set as they are (no checks, as ``__init__`` does none)
+        and each of ``pending`` computed on first read. Together they must name every field."""
+        instance = object.__new__(cls)
+        if pending:
+            fields[_PENDING] = pending
+        instance.__dict__.update(fields)
+        return instance
+
+    if not TYPE_CHECKING:  # for type checkers, an instance has its declared fields only
+
+        def __getattr__(self, name: str) -> Any:
+            pending = self.__dict__.get(_PENDING)
+            compute = None if pending is None else pending.get(name)
+            if compute is None:
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}", name=name, obj=self
+                )
+            # A handler's thread and the loop may both read it first: one value wins for both.
+            value = self.__dict__.setdefault(name, compute())
+            pending.pop(name, None)
+            return value
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Pickled and copied with every field computed, as the constructor would have set it.
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True)
-class Caller:
+class Caller(_LazyFields):
     """Who asked the bridge, as far as the bridge knows.
 
     Args:
@@ -127,7 +177,7 @@ def _request_id(metadata: Mapping[str, str | bytes]) -> str:
 
 
 @dataclass(frozen=True)
-class ActionContext:
+class ActionContext(_LazyFields):
     """One run of an action.
 
     Args:
@@ -176,7 +226,7 @@ class ActionContext:
 
 
 @dataclass(frozen=True)
-class FieldContext:
+class FieldContext(_LazyFields):
     """One request for the options of a select field.
 
     Args:
