@@ -6,7 +6,8 @@
 - get_action_list's body, rendered once per catalog change, vs rendering it afresh;
 - accepted credentials served from the per-header cache vs an authenticator that checks afresh;
 - a body read without a timer (it came whole with the headers) vs one read in chunks;
-- gRPC's older client I/O path is chosen only where it can be (before grpc is imported).
+- gRPC's older client I/O path is chosen only where it can be (before grpc is imported);
+- with the collector tuned for serving, cyclic garbage is still collected, as with the defaults.
 
 No timing is asserted anywhere: speed is bench/'s business, these only pin down correctness.
 """
@@ -487,3 +488,39 @@ def test_grpc_io_path_is_chosen_only_by_the_command_before_grpc_loads(
         check=True,
     )
     assert done.stdout.strip() == repr(expected)
+
+
+_GC_SCRIPT = """
+import gc, sys, weakref
+from jetbridge.server import tune_gc
+
+class Node:
+    pass
+
+def cycles(count):
+    refs = []
+    for _ in range(count):
+        node = Node()
+        node.self = node  # only the collector can free it
+        refs.append(weakref.ref(node))
+    return refs
+
+early = cycles(1000)  # garbage left by start-up
+if sys.argv[1] == "tuned":
+    tune_gc()
+late = cycles(100_000)
+alive = lambda refs: sum(ref() is not None for ref in refs)
+unprompted = alive(late)
+gc.collect()
+print(alive(early), unprompted < len(late), alive(late))
+"""
+
+
+@pytest.mark.parametrize("mode", ["tuned", "default"])
+def test_tuned_collector_still_collects_cycles(mode: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _GC_SCRIPT, mode], capture_output=True, text=True, check=True
+    )
+    # Start-up's garbage goes before the freeze; later cycles are collected without being
+    # asked (the threshold is reached), and all of them by a full collection.
+    assert done.stdout.split() == ["0", "True", "0"]

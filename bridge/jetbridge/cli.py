@@ -139,6 +139,7 @@ async def serve(settings: Settings) -> None:
         why = "is already in use" if server.address_in_use(error) else f"failed: {error.strerror}"
         print(f"jetbridge: cannot listen on {where}: the address {why}", file=sys.stderr)
         raise SystemExit(2) from None
+    server.tune_gc()
     log.info(
         "serving Jet Admin messages on http://%s:%d/api/messages/ (up to %d connections, %d "
         "file descriptors)",
