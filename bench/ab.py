@@ -74,6 +74,9 @@ def _shop_argv(shop: str, port: int) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.ab")
     parser.add_argument("before", help="directory that holds the 'before' jetbridge/, or 'forward'")
+    parser.add_argument(
+        "--after", default=str(ROOT / "bridge"), help="directory of the 'after' jetbridge/"
+    )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=3)
     parser.add_argument("--kinds", default="list,jwt-list,exec,exec-c1")
@@ -95,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         bridges = {}
         for name, side, extra, env in (
             ("before", args.before, shlex.split(args.before_args), {}),
-            ("after", str(ROOT / "bridge"), shlex.split(args.after_args), after_env),
+            ("after", args.after, shlex.split(args.after_args), after_env),
         ):
             port = free_port()
             if side == "forward":
@@ -126,10 +129,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             for target in targets:
                 runs = samples[target.name]
                 cpu = statistics.median(s.cpu_us[target.procs[0].name] for s in runs)
+                shop_cpu = statistics.median(s.cpu_us.get("ab-shop", 0.0) for s in runs)
                 print(
                     f"{target.name:18} {statistics.median(s.rps for s in runs):8.0f} req/s  "
                     f"p50 {statistics.median(s.p50_us for s in runs) / 1000:6.3f} ms  "
-                    f"bridge CPU {cpu:6.1f} µs/request",
+                    f"bridge CPU {cpu:6.1f} µs/request"
+                    + (f"  (shop {shop_cpu:.1f})" if shop_cpu else ""),
                     flush=True,
                 )
             before, after = (samples[target.name] for target in targets)

@@ -6,6 +6,8 @@
 - get_action_list's body, rendered once per catalog change, vs rendering it afresh;
 - accepted credentials served from the per-header cache vs an authenticator that checks afresh;
 - a body read without a timer (it came whole with the headers) vs one read in chunks;
+- params' depth checked only when the body holds enough brackets vs always walked;
+- access-log values rendered once and remembered vs rendered every time;
 - gRPC's older client I/O path is chosen only where it can be (before grpc is imported);
 - with the collector tuned for serving, cyclic garbage is still collected, as with the defaults.
 
@@ -34,14 +36,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jetactions.v1 import actions_pb2
-from jetbridge import render
+from jetbridge import access_log, render
 from jetbridge.app import DISCOVERY
 from jetbridge.auth import Authenticator
 from jetbridge.catalog import Catalog, listing_item
 from jetbridge.config import ServiceConfig, Settings
+from jetbridge.convert import too_deep
 from jetbridge.credentials import digest as _digest
 from jetbridge.errors import BridgeError
-from jetbridge.messages import execute_request, field_options_request
+from jetbridge.messages import MAX_DEPTH, execute_request, field_options_request, parse_message
 from jetbridge.services import Service
 from tests.conftest import SHOP, BridgeFactory
 
@@ -524,3 +527,49 @@ def test_tuned_collector_still_collects_cycles(mode: str) -> None:
     # Start-up's garbage goes before the freeze; later cycles are collected without being
     # asked (the threshold is reached), and all of them by a full collection.
     assert done.stdout.split() == ["0", "True", "0"]
+
+
+def _nested(depth: int, shape: list[bool], leaf: Any) -> Any:
+    value = leaf
+    for level in range(depth):
+        value = {"k": value} if shape[level % len(shape)] else [value]
+    return value
+
+
+@settings(max_examples=300)
+@given(
+    st.integers(min_value=0, max_value=MAX_DEPTH + 3),
+    st.lists(st.booleans(), min_size=1, max_size=5),
+    json_values,
+    st.sampled_from(["object", "string", "escaped string"]),
+)
+def test_depth_check_from_the_brackets_decides_as_walking_the_params(
+    depth: int, shape: list[bool], leaf: Any, form: str
+) -> None:
+    params = {"name": "a", "params": _nested(depth, shape, leaf)}
+    if form == "object":
+        body = orjson.dumps({"name": "execute_action", "params": params})
+    else:
+        text = orjson.dumps(params).decode().replace("\\", "\\\\").replace('"', '\\"')
+        if form == "escaped string":  # brackets the body does not show as brackets
+            text = text.replace("{", "\\u007b").replace("[", "\\u005b")
+        body = b'{"name": "execute_action", "params": "' + text.encode() + b'"}'
+    if too_deep(params, MAX_DEPTH):
+        with pytest.raises(BridgeError, match=f"nested more than {MAX_DEPTH} levels deep"):
+            parse_message(body)
+    else:
+        assert parse_message(body).params == params
+
+
+@settings(max_examples=500)
+@given(st.text(max_size=150) | st.sampled_from(["POST", "/api/messages/", "execute_action"]))
+def test_remembered_access_log_values_are_rendered_afresh(value: str) -> None:
+    assert access_log._value(value) == access_log._render(value)
+    assert access_log._value(value) == access_log._render(value)  # now from the memo, if kept
+
+
+def test_access_log_memo_stays_bounded() -> None:
+    for index in range(2 * access_log._MAX_RENDERED):
+        value = f"made-up name {index}"
+        assert access_log._value(value) == access_log._render(value)
+    assert len(access_log._rendered) <= access_log._MAX_RENDERED
