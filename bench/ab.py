@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=3)
-    parser.add_argument("--kinds", default="list,jwt-list,exec,exec-c1")
+    parser.add_argument("--kinds", default="list,jwt-list,exec,exec-c1", help="`-cN`: N conns")
     parser.add_argument("--shop", choices=("python", "go"), default="python")
     parser.add_argument("--args", default="", help="extra `serve` arguments of both bridges")
     parser.add_argument("--before-args", default="", help="extra `serve` arguments of 'before'")
@@ -114,7 +114,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         for kind in args.kinds.split(","):
             body = ACTION_LIST if "list" in kind else EXECUTE
             headers = auth.jwt_headers() if "jwt" in kind else auth.bearer_headers()
-            connections = 1 if kind.endswith("c1") else 32
+            # `exec-c8`: concurrency 8; 32 unless a kind says otherwise.
+            suffix = kind.rpartition("-c")[2]
+            connections = int(suffix) if "-c" in kind and suffix.isdigit() else 32
             targets = [
                 HttpTarget(
                     f"{kind}-{name}",
