@@ -8,6 +8,7 @@
 - a body read without a timer (it came whole with the headers) vs one read in chunks;
 - params' depth checked only when the body holds enough brackets vs always walked;
 - access-log values rendered once and remembered vs rendered every time;
+- a single-process bridge's per-request metrics as plain numbers vs prometheus-client's own;
 - gRPC's older client I/O path is chosen only where it can be (before grpc is imported);
 - with the collector tuned for serving, cyclic garbage is still collected, as with the defaults.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -34,9 +36,10 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, generate_latest
 
 from jetactions.v1 import actions_pb2
-from jetbridge import access_log, render
+from jetbridge import access_log, metrics, render
 from jetbridge.app import DISCOVERY
 from jetbridge.auth import Authenticator
 from jetbridge.catalog import Catalog, listing_item
@@ -573,3 +576,39 @@ def test_access_log_memo_stays_bounded() -> None:
         value = f"made-up name {index}"
         assert access_log._value(value) == access_log._render(value)
     assert len(access_log._rendered) <= access_log._MAX_RENDERED
+
+
+_labels = st.sampled_from(["execute_action", "get_action_list", "_unknown", "mail_users", ""])
+_seconds = st.floats(min_value=-1, max_value=100, allow_nan=False) | st.sampled_from(
+    list(metrics.BUCKETS)
+)
+_operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("request"), _labels, _labels, st.sampled_from([200, 400]), _seconds),
+        st.tuples(st.just("call"), _labels, _labels, st.sampled_from(["OK", "UNKNOWN"]), _seconds),
+        st.tuples(st.just("authenticated"), _labels, _labels),
+        st.tuples(st.just("refused"), _labels),
+        st.tuples(st.just("active"), st.sampled_from([1, -1])),
+    ),
+    max_size=40,
+)
+
+
+def _exposition(registry: CollectorRegistry) -> str:
+    text = generate_latest(registry).decode()
+    return re.sub(r"(_created\{[^}]*\}) \S+", r"\1 T", text)  # when each series began
+
+
+@settings(max_examples=200)
+@given(_operations)
+def test_plain_request_metrics_read_as_prometheus_clients(operations: list[Any]) -> None:
+    plain = metrics.Metrics(CollectorRegistry())
+    reference = metrics.Metrics(CollectorRegistry(), multiprocess=True)  # prometheus-client's
+    for recorder in (plain, reference):
+        for name, *args in operations:
+            if name == "active":
+                (recorder.active.inc if args[0] > 0 else recorder.active.dec)()
+            else:
+                getattr(recorder, name)(*args)
+        recorder.discovered("shop", True, 5, 5)
+    assert _exposition(plain.registry) == _exposition(reference.registry)
