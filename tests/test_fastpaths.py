@@ -6,7 +6,11 @@
 - get_action_list's body, rendered once per catalog change, vs rendering it afresh;
 - accepted credentials served from the per-header cache vs an authenticator that checks afresh;
 - a body read without a timer (it came whole with the headers) vs one read in chunks;
-- gRPC's older client I/O path is chosen only where it can be (before grpc is imported).
+- params' depth checked only when the body holds enough brackets vs always walked;
+- access-log values rendered once and remembered vs rendered every time;
+- a single-process bridge's per-request metrics as plain numbers vs prometheus-client's own;
+- gRPC's older client I/O path is chosen only where it can be (before grpc is imported);
+- with the collector tuned for serving, cyclic garbage is still collected, as with the defaults.
 
 No timing is asserted anywhere: speed is bench/'s business, these only pin down correctness.
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 import time
@@ -30,16 +35,18 @@ from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client import CollectorRegistry, generate_latest
 
 from jetactions.v1 import actions_pb2
-from jetbridge import render
+from jetbridge import access_log, metrics, render
 from jetbridge.app import DISCOVERY
 from jetbridge.auth import Authenticator
 from jetbridge.catalog import Catalog, listing_item
 from jetbridge.config import Auth, ServiceConfig
+from jetbridge.convert import too_deep
 from jetbridge.credentials import digest as _digest
 from jetbridge.errors import BridgeError
-from jetbridge.messages import execute_request, field_options_request
+from jetbridge.messages import MAX_DEPTH, execute_request, field_options_request, parse_message
 from jetbridge.services import Service
 from tests.support import SHOP, BridgeFactory, public_pem
 
@@ -481,3 +488,121 @@ def test_grpc_io_path_is_chosen_only_by_the_command_before_grpc_loads(
         check=True,
     )
     assert done.stdout.strip() == repr(expected)
+
+
+_GC_SCRIPT = """
+import gc, sys, weakref
+from jetbridge.server import tune_gc
+
+class Node:
+    pass
+
+def cycles(count):
+    refs = []
+    for _ in range(count):
+        node = Node()
+        node.self = node  # only the collector can free it
+        refs.append(weakref.ref(node))
+    return refs
+
+early = cycles(1000)  # garbage left by start-up
+if sys.argv[1] == "tuned":
+    tune_gc()
+late = cycles(100_000)
+alive = lambda refs: sum(ref() is not None for ref in refs)
+unprompted = alive(late)
+gc.collect()
+print(alive(early), unprompted < len(late), alive(late))
+"""
+
+
+@pytest.mark.parametrize("mode", ["tuned", "default"])
+def test_tuned_collector_still_collects_cycles(mode: str) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _GC_SCRIPT, mode], capture_output=True, text=True, check=True
+    )
+    # Start-up's garbage goes before the freeze; later cycles are collected without being
+    # asked (the threshold is reached), and all of them by a full collection.
+    assert done.stdout.split() == ["0", "True", "0"]
+
+
+def _nested(depth: int, shape: list[bool], leaf: Any) -> Any:
+    value = leaf
+    for level in range(depth):
+        value = {"k": value} if shape[level % len(shape)] else [value]
+    return value
+
+
+@settings(max_examples=300)
+@given(
+    st.integers(min_value=0, max_value=MAX_DEPTH + 3),
+    st.lists(st.booleans(), min_size=1, max_size=5),
+    json_values,
+    st.sampled_from(["object", "string", "escaped string"]),
+)
+def test_depth_check_from_the_brackets_decides_as_walking_the_params(
+    depth: int, shape: list[bool], leaf: Any, form: str
+) -> None:
+    params = {"name": "a", "params": _nested(depth, shape, leaf)}
+    if form == "object":
+        body = orjson.dumps({"name": "execute_action", "params": params})
+    else:
+        text = orjson.dumps(params).decode().replace("\\", "\\\\").replace('"', '\\"')
+        if form == "escaped string":  # brackets the body does not show as brackets
+            text = text.replace("{", "\\u007b").replace("[", "\\u005b")
+        body = b'{"name": "execute_action", "params": "' + text.encode() + b'"}'
+    if too_deep(params, MAX_DEPTH):
+        with pytest.raises(BridgeError, match=f"nested more than {MAX_DEPTH} levels deep"):
+            parse_message(body)
+    else:
+        assert parse_message(body).params == params
+
+
+@settings(max_examples=500)
+@given(st.text(max_size=150) | st.sampled_from(["POST", "/api/messages/", "execute_action"]))
+def test_remembered_access_log_values_are_rendered_afresh(value: str) -> None:
+    assert access_log._value(value) == access_log._render(value)
+    assert access_log._value(value) == access_log._render(value)  # now from the memo, if kept
+
+
+def test_access_log_memo_stays_bounded() -> None:
+    for index in range(2 * access_log._MAX_RENDERED):
+        value = f"made-up name {index}"
+        assert access_log._value(value) == access_log._render(value)
+    assert len(access_log._rendered) <= access_log._MAX_RENDERED
+
+
+_labels = st.sampled_from(["execute_action", "get_action_list", "_unknown", "mail_users", ""])
+_seconds = st.floats(min_value=-1, max_value=100, allow_nan=False) | st.sampled_from(
+    list(metrics.BUCKETS)
+)
+_operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("request"), _labels, _labels, st.sampled_from([200, 400]), _seconds),
+        st.tuples(st.just("call"), _labels, _labels, st.sampled_from(["OK", "UNKNOWN"]), _seconds),
+        st.tuples(st.just("authenticated"), _labels, _labels),
+        st.tuples(st.just("refused"), _labels),
+        st.tuples(st.just("active"), st.sampled_from([1, -1])),
+    ),
+    max_size=40,
+)
+
+
+def _exposition(registry: CollectorRegistry) -> str:
+    text = generate_latest(registry).decode()
+    return re.sub(r"(_created\{[^}]*\}) \S+", r"\1 T", text)  # when each series began
+
+
+@settings(max_examples=200)
+@given(_operations)
+def test_plain_request_metrics_read_as_prometheus_clients(operations: list[Any]) -> None:
+    plain = metrics.Metrics(CollectorRegistry())
+    reference = metrics.Metrics(CollectorRegistry(), multiprocess=True)  # prometheus-client's
+    for recorder in (plain, reference):
+        for name, *args in operations:
+            if name == "active":
+                (recorder.active.inc if args[0] > 0 else recorder.active.dec)()
+            else:
+                getattr(recorder, name)(*args)
+        recorder.discovered("shop", True, 5, 5)
+    assert _exposition(plain.registry) == _exposition(reference.registry)

@@ -160,7 +160,22 @@ def _quoted(text: str) -> str:
     return orjson.dumps(bounded(text, MAX_DETAIL_CHARS)).decode()
 
 
+# Most values repeat from line to line (method, path, message and action names, user ids):
+# each is rendered once. Bounded: values made up by clients fill it once, then are rendered.
+_rendered: dict[str, str] = {}
+_MAX_RENDERED = 1024
+
+
 def _value(value: str) -> str:
+    rendered = _rendered.get(value)
+    if rendered is None:
+        rendered = _render(value)
+        if len(_rendered) < _MAX_RENDERED and len(value) <= MAX_VALUE_CHARS:
+            _rendered[value] = rendered
+    return rendered
+
+
+def _render(value: str) -> str:
     if _SAFE.fullmatch(value):  # the usual case, in one call
         return value
     if not value:

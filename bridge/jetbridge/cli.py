@@ -139,6 +139,7 @@ async def serve(settings: Settings) -> None:
         why = "is already in use" if server.address_in_use(error) else f"failed: {error.strerror}"
         print(f"jetbridge: cannot listen on {where}: the address {why}", file=sys.stderr)
         raise SystemExit(2) from None
+    server.tune_gc()
     # The port bound, which `--port 0` leaves to the kernel.
     port = runner.addresses[0][1] if runner.addresses else settings.http.port
     log.info(

@@ -51,10 +51,20 @@ def parse_message(body: bytes) -> Message:
         raise invalid("The message name is required", "name", ["this field is required"])
     if not isinstance(name, str):
         raise invalid("The message name must be a string", "name", ["must be a string"])
-    params = _object(data.get("params"), "params")
-    if too_deep(params, MAX_DEPTH):
+    raw = data.get("params")
+    params = _object(raw, "params")
+    if _may_nest_too_deep(body, raw) and too_deep(params, MAX_DEPTH):
         raise invalid(f"params are nested more than {MAX_DEPTH} levels deep", "params")
     return Message(name, params)
+
+
+def _may_nest_too_deep(body: bytes, raw_params: Any) -> bool:
+    """False when the body cannot hold params nested more than MAX_DEPTH deep: each level is
+    a `{` or `[` in the body, unless params came as a JSON string, whose escapes may hide them.
+    Counting is a tenth of walking the params (too_deep), and almost every body is small."""
+    if isinstance(raw_params, str):
+        return True
+    return body.count(b"{") + body.count(b"[") > MAX_DEPTH
 
 
 def execute_request(params: dict[str, Any]) -> actions_pb2.ExecuteActionRequest:

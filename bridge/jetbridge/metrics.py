@@ -27,6 +27,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from jetbridge._plain_metrics import PlainCounter, PlainGauge, PlainHistogram
 from jetbridge.config import Observability
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -42,28 +43,40 @@ BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 
 class Metrics:
     """Every metric of the bridge, in one registry; label children are cached (a lookup with
-    a lock costs more than the increment)."""
+    a lock costs more than the increment).
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    The ones every request touches are plain numbers (`_plain_metrics`) unless `multiprocess`
+    (workers sum their files); the others are always prometheus-client's.
+    """
+
+    def __init__(self, registry: CollectorRegistry, multiprocess: bool = False) -> None:
         self.registry = registry
         http = ["message", "action", "status"]
-        self.requests = Counter(
+        counter: Any = Counter if multiprocess else PlainCounter
+        histogram: Any = Histogram if multiprocess else PlainHistogram
+        self.requests = counter(
             "http_server_requests", "Messages answered.", http, registry=registry
         )
-        self.duration = Histogram(
+        self.duration = histogram(
             "http_server_request_duration_seconds",
             "Time to answer a message, from the request's arrival to its answer being ready.",
             http,
             buckets=BUCKETS,
             registry=registry,
         )
-        self.active = Gauge(
-            "http_server_active_requests",
-            "HTTP requests being handled.",
-            registry=registry,
-            multiprocess_mode="livesum",
-        )
-        self.rpc = Histogram(
+        self.active: Any
+        if multiprocess:
+            self.active = Gauge(
+                "http_server_active_requests",
+                "HTTP requests being handled.",
+                registry=registry,
+                multiprocess_mode="livesum",
+            )
+        else:
+            self.active = PlainGauge(
+                "http_server_active_requests", "HTTP requests being handled.", registry=registry
+            )
+        self.rpc = histogram(
             "rpc_client_duration_seconds",
             "gRPC calls to action servers, by configured service, method and status code.",
             ["service", "method", "code"],
@@ -102,13 +115,13 @@ class Metrics:
             ["service"],
             registry=registry,
         )
-        self.auth = Counter(
+        self.auth = counter(
             "jetbridge_auth_attempts",
             "Authentication outcomes by credential scheme and result.",
             ["method", "result"],
             registry=registry,
         )
-        self.rejected = Counter(
+        self.rejected = counter(
             "jetbridge_rejected_requests",
             "Requests the bridge refused itself, by reason.",
             ["reason"],
@@ -180,9 +193,10 @@ def for_settings(settings: Observability) -> Metrics | None:
         return None
     if _metrics is None:
         registry = CollectorRegistry()
-        if MULTIPROC_ENV not in os.environ:
+        multiprocess = MULTIPROC_ENV in os.environ
+        if not multiprocess:
             ProcessCollector(registry=registry)  # CPU, memory, fds; one process only
-        _metrics = Metrics(registry)
+        _metrics = Metrics(registry, multiprocess)
     return _metrics
 
 

@@ -64,9 +64,7 @@ class Observer:
             )
             token = CURRENT.set(exchange)
             if self.tracing is not None:
-                resource = request.match_info.route.resource
-                route = resource.canonical if resource is not None else ""
-                exchange.span = self.tracing.server_span(request.method, route, request.headers)
+                exchange.span = self.tracing.server_span(request)
             if self.metrics is not None:
                 self.metrics.active.inc()
             status, bytes_out = 500, 0

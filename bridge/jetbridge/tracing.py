@@ -18,6 +18,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from aiohttp import web
+
 from jetactions.contract import SERVICE_NAME
 
 log = logging.getLogger(__name__)
@@ -87,11 +89,15 @@ class Tracing:
         self.only_continued = sampler == "parentbased_always_off"
         """Only requests that bring a `traceparent` can be sampled: the others need no span."""
 
-    def server_span(self, method: str, route: str, headers: Mapping[str, str]) -> Any:
+    def server_span(self, request: web.Request) -> Any:
         """A started span for an incoming request, continuing the trace of its headers; None
         when it could not be sampled (so its gRPC calls get no span either)."""
+        headers = request.headers
         if self.only_continued and "traceparent" not in headers:
-            return None
+            return None  # the usual request with sampling off: nothing looked up, nothing made
+        method = request.method
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else ""
         parent = self._propagate.extract(headers)
         return self.tracer.start_span(
             f"{method} {route}" if route else method,
