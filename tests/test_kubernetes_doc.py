@@ -138,9 +138,9 @@ async def test_the_bridge_probes_answer(
 
 def test_the_sizing_quotes_bench_results() -> None:
     results = (ROOT / "bench" / "RESULTS.md").read_text(encoding="utf-8")
-    for quoted in ("bridge 610", "bridge-1svc 150", "shop 563", "70.5 MiB", "105,953", "1.01×"):
+    for quoted in ("bridge 156", "bridge-1svc 45", "shop 142", "70.4 MiB", "124,324", "0.89×"):
         assert quoted in results, quoted
-    for figure in ("610 µs", "150 µs", "563 µs", "70.5 MiB", "105,953", "1.01×"):
+    for figure in ("156 µs", "45 µs", "142 µs", "70.4 MiB", "124,324", "0.89×"):
         assert figure in DOC, figure
 
 
