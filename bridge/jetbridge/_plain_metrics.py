@@ -15,6 +15,7 @@ import os
 import time
 from bisect import bisect_left
 from collections.abc import Iterator, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
@@ -28,8 +29,13 @@ _CREATED = os.environ.get("PROMETHEUS_DISABLE_CREATED_SERIES", "False").lower() 
 )
 
 
-class _Family:
-    """One metric's series by label values; registered on `registry` as its collector."""
+C = TypeVar("C")
+
+
+class _Family(Generic[C]):
+    """One metric's series by label values; registered on `registry` as its collector.
+
+    A subclass says how a series starts (`_child`) and what samples it shows (`_samples`)."""
 
     kind = ""
 
@@ -44,13 +50,19 @@ class _Family:
         self.name = name
         self.documentation = documentation
         self.labelnames = tuple(labelnames)
+        self._children: dict[tuple[str, ...], C] = {}
         self._created: dict[tuple[str, ...], float] = {}
         registry.register(self)  # a Collector: it has collect()
 
-    def _new(self, labels: tuple[str, ...]) -> None:
-        if len(labels) != len(self.labelnames):
-            raise ValueError(f"{self.name} takes labels {self.labelnames}, not {labels}")
-        self._created[labels] = time.time()
+    def labels(self, *values: str) -> C:
+        """The series of these label values (made on first use)."""
+        child = self._children.get(values)
+        if child is None:
+            if len(values) != len(self.labelnames):
+                raise ValueError(f"{self.name} takes labels {self.labelnames}, not {values}")
+            self._created[values] = time.time()
+            child = self._children[values] = self._child()
+        return child
 
     def _names(self, labels: tuple[str, ...]) -> dict[str, str]:
         return dict(zip(self.labelnames, labels, strict=True))
@@ -58,15 +70,18 @@ class _Family:
     def collect(self) -> Iterator[Metric]:
         """The samples, in the order and shape prometheus-client's metric gives them."""
         metric = Metric(self.name, self.documentation, self.kind)
-        for labels in self._created:
-            self._samples(metric, labels)
+        for labels, child in self._children.items():
+            self._samples(metric, self._names(labels), child)
             if _CREATED:
                 metric.add_sample(
                     f"{self.name}_created", self._names(labels), self._created[labels]
                 )
         yield metric
 
-    def _samples(self, metric: Metric, labels: tuple[str, ...]) -> None:
+    def _child(self) -> C:
+        raise NotImplementedError
+
+    def _samples(self, metric: Metric, names: dict[str, str], child: C) -> None:
         raise NotImplementedError
 
 
@@ -83,32 +98,16 @@ class CounterChild:
         self.value += amount
 
 
-class PlainCounter(_Family):
+class PlainCounter(_Family[CounterChild]):
     """A counter family, as `prometheus_client.Counter` with label names."""
 
     kind = "counter"
 
-    def __init__(
-        self,
-        name: str,
-        documentation: str,
-        labelnames: Sequence[str] = (),
-        *,
-        registry: CollectorRegistry,
-    ) -> None:
-        self._children: dict[tuple[str, ...], CounterChild] = {}
-        super().__init__(name, documentation, labelnames, registry=registry)
+    def _child(self) -> CounterChild:
+        return CounterChild()
 
-    def labels(self, *values: str) -> CounterChild:
-        """The series of these label values (made on first use)."""
-        child = self._children.get(values)
-        if child is None:
-            self._new(values)
-            child = self._children[values] = CounterChild()
-        return child
-
-    def _samples(self, metric: Metric, labels: tuple[str, ...]) -> None:
-        metric.add_sample(f"{self.name}_total", self._names(labels), self._children[labels].value)
+    def _samples(self, metric: Metric, names: dict[str, str], child: CounterChild) -> None:
+        metric.add_sample(f"{self.name}_total", names, child.value)
 
 
 class HistogramChild:
@@ -127,7 +126,7 @@ class HistogramChild:
         self.sum += amount
 
 
-class PlainHistogram(_Family):
+class PlainHistogram(_Family[HistogramChild]):
     """A histogram family, as `prometheus_client.Histogram` with label names and buckets."""
 
     kind = "histogram"
@@ -142,19 +141,12 @@ class PlainHistogram(_Family):
         registry: CollectorRegistry,
     ) -> None:
         self.bounds = (*(float(b) for b in buckets), math.inf)
-        self._children: dict[tuple[str, ...], HistogramChild] = {}
         super().__init__(name, documentation, labelnames, registry=registry)
 
-    def labels(self, *values: str) -> HistogramChild:
-        """The series of these label values (made on first use)."""
-        child = self._children.get(values)
-        if child is None:
-            self._new(values)
-            child = self._children[values] = HistogramChild(self.bounds)
-        return child
+    def _child(self) -> HistogramChild:
+        return HistogramChild(self.bounds)
 
-    def _samples(self, metric: Metric, labels: tuple[str, ...]) -> None:
-        child, names = self._children[labels], self._names(labels)
+    def _samples(self, metric: Metric, names: dict[str, str], child: HistogramChild) -> None:
         total = 0
         for bound, count in zip(self.bounds, child.counts, strict=True):
             total += count
