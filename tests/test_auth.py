@@ -342,17 +342,23 @@ async def test_expiry_within_the_leeway_is_accepted(auth_bridge: AuthBridge, key
     assert_error(await call(strict, f"JWT {token}"), 403, "expired")
 
 
-async def test_accepted_jwts_are_remembered_but_never_past_their_expiry(
-    auth_bridge: AuthBridge, keys: Keys, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    decoded: list[str] = []
+@pytest.fixture
+def decoded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every JWT the bridge verifies (decodes), in order: what its caches saved it from."""
+    tokens: list[str] = []
     real_decode = jwt.decode
 
     def counting_decode(token: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        decoded.append(token)
+        tokens.append(token)
         return real_decode(token, *args, **kwargs)
 
     monkeypatch.setattr("jetbridge.auth.jwt.decode", counting_decode)
+    return tokens
+
+
+async def test_accepted_jwts_are_remembered_but_never_past_their_expiry(
+    auth_bridge: AuthBridge, keys: Keys, decoded: list[str]
+) -> None:
     # Expired 5 s ago, but the leeway lets it live ~1.5 s more: room for three calls on a
     # loaded machine.
     exp = int(time.time()) - 5
@@ -372,19 +378,11 @@ async def test_accepted_jwts_are_remembered_but_never_past_their_expiry(
 async def test_a_remembered_jwt_is_checked_again_at_its_expiry_or_the_cache_ttl(
     auth_bridge: AuthBridge,
     keys: Keys,
-    monkeypatch: pytest.MonkeyPatch,
+    decoded: list[str],
     ttl_clock: FakeClock,
     expires_in: int,
     cache_ttl: float,
 ) -> None:
-    decoded: list[str] = []
-    real_decode = jwt.decode
-
-    def counting_decode(token: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        decoded.append(token)
-        return real_decode(token, *args, **kwargs)
-
-    monkeypatch.setattr("jetbridge.auth.jwt.decode", counting_decode)
     bridge = await auth_bridge(jwt_leeway=0, auth_cache_ttl=cache_ttl)
     token = sign_jwt(jet_claims(exp=int(time.time()) + expires_in), keys.trusted)
     assert (await call(bridge, f"JWT {token}")).status == 200

@@ -53,6 +53,7 @@ from jetactions._observe import CallObserver, MetadataOnce
 from jetactions._secret import BridgeSecretInterceptor
 from jetactions._servicer import ActionServicer
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
+from tests.support import ExecuteContext, HandWritten
 
 # --- the sync pool's hand-off ------------------------------------------------------------------
 
@@ -475,17 +476,17 @@ async def test_field_contexts_read_on_first_access_equal_constructed_ones() -> N
 # --- the call's metadata, read from gRPC once ----------------------------------------------------
 
 
-class MetadataProbe(actions_pb2_grpc.ActionServiceServicer):
+class MetadataProbe(HandWritten):
     """Compares, inside a real call, the view the servicer is handed with gRPC's context."""
 
     def __init__(self) -> None:
         self.compared: list[str] = []
 
     async def ExecuteAction(
-        self, request: actions_pb2.ExecuteActionRequest, context: Any
+        self, request: actions_pb2.ExecuteActionRequest, context: ExecuteContext
     ) -> actions_pb2.ExecuteActionResponse:
         view = MetadataOnce(context)
-        plain = tuple((key, value) for key, value in context.invocation_metadata())
+        plain = tuple((key, value) for key, value in context.invocation_metadata() or ())
         assert tuple(view.invocation_metadata()) == plain
         assert view.invocation_metadata() is view.invocation_metadata(), "asked once"
         assert view.request_id() == dict(plain).get("x-request-id", "")[:128]
@@ -499,16 +500,6 @@ class MetadataProbe(actions_pb2_grpc.ActionServiceServicer):
         if request.action == "abort-context":
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "stop")
         return actions_pb2.ExecuteActionResponse()
-
-    async def ListActions(
-        self, request: actions_pb2.ListActionsRequest, context: Any
-    ) -> actions_pb2.ListActionsResponse:
-        return actions_pb2.ListActionsResponse()
-
-    async def GetFieldOptions(
-        self, request: actions_pb2.GetFieldOptionsRequest, context: Any
-    ) -> actions_pb2.GetFieldOptionsResponse:
-        return actions_pb2.GetFieldOptionsResponse()
 
 
 async def test_metadata_once_answers_as_the_grpc_context_does() -> None:

@@ -40,7 +40,7 @@ from jetactions.cli import AppLoadError, load_app, resolve_app
 from jetactions.sync_pool import DEFAULT_SYNC_WORKERS
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from tests.otlp import otlp_receiver
-from tests.support import until
+from tests.support import clean_env, free_port, until
 
 ROOT = Path(__file__).resolve().parents[1]
 OPS = "tests/servers/ops.py:app"
@@ -48,16 +48,6 @@ README = ROOT / "sdk_python" / "README.md"
 SERVING = re.compile(r"serving on 127\.0\.0\.1:(\d+)")
 METRICS = re.compile(r"metrics on http://127\.0\.0\.1:(\d+)/metrics")
 SETTING_ENV = {setting.env for setting in SETTINGS}
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment without any action-server or OpenTelemetry setting."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("JETACTIONS_", "JETBRIDGE_", "OTEL_"))
-    }
-    return {**env, **extra}
 
 
 class Process:
@@ -852,12 +842,6 @@ def test_the_readme_documents_every_metric_and_label() -> None:
 
 
 # --- helpers -------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def wait_healthy(address: str) -> None:
