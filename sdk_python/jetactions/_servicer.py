@@ -162,7 +162,7 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
                     definition.handler, definition.is_async, ctx, arguments, what
                 )
             else:
-                value = await self._call_within(own_timeout, definition, ctx, arguments)
+                value = await self._call_within(own_timeout, definition, ctx, arguments, what)
             response = _outcome(value)
         except FieldErrors as error:
             return _errors_response(error.as_dict())
@@ -240,11 +240,11 @@ class ActionServicer(actions_pb2_grpc.ActionServiceServicer):
         definition: ActionDefinition,
         ctx: ActionContext,
         arguments: Mapping[str, Any],
+        what: str,
     ) -> Any:
         scope = asyncio.timeout(timeout)
         try:
             async with scope:
-                what = self._what[definition.name]
                 return await self._call(
                     definition.handler, definition.is_async, ctx, arguments, what
                 )
