@@ -159,7 +159,16 @@ class PlainHistogram(_Family[HistogramChild]):
 class PlainGauge:
     """A gauge without labels, as `prometheus_client.Gauge` (inc and dec only)."""
 
-    def __init__(self, name: str, documentation: str, *, registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        *,
+        registry: CollectorRegistry,
+        multiprocess_mode: str = "all",
+    ) -> None:
+        # `multiprocess_mode` only matters to workers' files; taken, as prometheus-client's
+        # Gauge takes it in one process too, so that either class is called alike.
         self.name = name
         self.documentation = documentation
         self.value = 0.0

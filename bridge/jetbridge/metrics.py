@@ -64,18 +64,13 @@ class Metrics:
             buckets=BUCKETS,
             registry=registry,
         )
-        self.active: Any
-        if multiprocess:
-            self.active = Gauge(
-                "http_server_active_requests",
-                "HTTP requests being handled.",
-                registry=registry,
-                multiprocess_mode="livesum",
-            )
-        else:
-            self.active = PlainGauge(
-                "http_server_active_requests", "HTTP requests being handled.", registry=registry
-            )
+        gauge: Any = Gauge if multiprocess else PlainGauge
+        self.active = gauge(
+            "http_server_active_requests",
+            "HTTP requests being handled.",
+            registry=registry,
+            multiprocess_mode="livesum",
+        )
         self.rpc = histogram(
             "rpc_client_duration_seconds",
             "gRPC calls to action servers, by configured service, method and status code.",
