@@ -511,12 +511,13 @@ class Observability(_Group):
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _ADDRESS = re.compile(r"(\[[0-9a-fA-F:]+\]|[^\s:/\[\]]+):\d{1,5}")
-_INPROCESS = re.compile(r"inprocess:[^:\s]+:[A-Za-z_][A-Za-z0-9_.]*")
+INPROCESS_PREFIX = "inprocess:"
+_INPROCESS = re.compile(re.escape(INPROCESS_PREFIX) + r"[^:\s]+:[A-Za-z_][A-Za-z0-9_.]*")
 
 
 def is_inprocess(target: str) -> bool:
     """`inprocess:MODULE:ATTR` targets run a Python ActionServer inside the bridge."""
-    return target.startswith("inprocess:")
+    return target.startswith(INPROCESS_PREFIX)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from jetactions import ActionServer, InProcessChannel
 from jetactions.cli import resolve_app
 from jetactions.v1 import actions_pb2_grpc
+from jetbridge.config import INPROCESS_PREFIX as PREFIX
+from jetbridge.config import is_inprocess
 
 __all__ = [
     "PREFIX",
@@ -39,13 +41,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-PREFIX = "inprocess:"
-
-
-def is_inprocess(target: str) -> bool:
-    """Whether a service target names an in-process action server."""
-    return target.startswith(PREFIX)
 
 
 def resolve(target: str) -> Callable[[], ActionServer]:
