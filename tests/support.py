@@ -20,7 +20,6 @@ import inspect
 import itertools
 import os
 import re
-import select
 import shutil
 import signal
 import socket
@@ -33,7 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mappin
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any, NamedTuple, TypeAlias, TypeVar, overload
+from typing import Any, TypeAlias, TypeVar, overload
 
 import aiohttp
 import grpc
@@ -459,62 +458,8 @@ def service(name: str, server: ActionServerProcess, timeout: float = 10.0) -> Se
 # --- bridges, demos and example shops as processes -------------------------------------------
 
 
-class Served(NamedTuple):
-    """A `jetbridge serve` process started by `serve_bridge`."""
-
-    process: subprocess.Popen[bytes]
-    url: str
-    started: str
-    """What it printed up to its start line (read to learn the port), when piped."""
-
-
 BRIDGE_START = re.compile(rb"serving Jet Admin messages on (http://\S+?)/api/messages/")
 """The line `jetbridge serve` logs once it listens, with the port it bound."""
-
-
-@contextlib.contextmanager
-def serve_bridge(*args: str, output: int = subprocess.PIPE) -> Iterator[Served]:
-    """`jetbridge serve --disable-auth` on loopback with `args`; killed after.
-
-    With the output piped, the bridge takes any free port (`--port 0`) and its start line says
-    which; otherwise (a supervisor of workers, which must be given a port) a free one is picked.
-    """
-    port = "0" if output == subprocess.PIPE else str(free_port())
-    command = [sys.executable, "-m", "jetbridge", "serve", "--address", "127.0.0.1"]
-    process = subprocess.Popen(
-        [*command, "--port", port, "--disable-auth", *args],
-        stdout=output,
-        stderr=subprocess.STDOUT,
-        bufsize=0,  # unbuffered: select() sees every line not read yet
-    )
-    try:
-        if process.stdout is not None:
-            yield Served(process, *_start_line(process, process.stdout))
-        else:
-            yield Served(process, f"http://127.0.0.1:{port}", "")
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
-def _start_line(process: subprocess.Popen[bytes], stdout: IO[bytes]) -> tuple[str, str]:
-    """The URL in the bridge's start line, and the output up to it (in the error if none)."""
-    seen: list[bytes] = []
-    deadline = time.monotonic() + READY_S
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([stdout], [], [], deadline - time.monotonic())
-        line = stdout.readline() if ready else b""
-        if not line:
-            break  # timed out, or the bridge exited
-        seen.append(line)
-        found = BRIDGE_START.search(line)
-        if found:
-            return found.group(1).decode(), b"".join(seen).decode(errors="replace")
-    process.kill()
-    raise RuntimeError("the bridge did not start:\n" + b"".join(seen).decode(errors="replace"))
 
 
 @dataclass

@@ -19,9 +19,9 @@ import pytest
 from tests.support import (
     BILLING,
     ActionServerProcess,
-    Served,
+    BridgeProcess,
+    bridge_process,
     free_port,
-    serve_bridge,
     until,
     until_ready,
 )
@@ -89,17 +89,16 @@ def test_configuration_errors_exit_2_with_a_message() -> None:
 
 
 @pytest.fixture
-def served(shop: ActionServerProcess, billing: ActionServerProcess) -> Iterator[Served]:
-    with serve_bridge(
-        "--service", f"shop={shop.address}", "--service", f"billing={billing.address}"
-    ) as s:
-        yield s
+def served(shop: ActionServerProcess, billing: ActionServerProcess) -> Iterator[BridgeProcess]:
+    services = ["--service", f"shop={shop.address}", "--service", f"billing={billing.address}"]
+    with bridge_process("--disable-auth", *services, name="cli-bridge") as bridge:
+        yield bridge
 
 
 async def test_serve_answers_and_drains_in_flight_requests_on_sigterm(
-    served: Served, billing: ActionServerProcess
+    served: BridgeProcess, billing: ActionServerProcess
 ) -> None:
-    process, url, start_output = served
+    process, url = served.process, served.url
     await until_ready(url)
     messages = url + "/api/messages/"
     async with aiohttp.ClientSession() as session:
@@ -116,24 +115,24 @@ async def test_serve_answers_and_drains_in_flight_requests_on_sigterm(
         assert await response.json() == {"result": True, "message": "slept 1.0"}
         response.release()
     assert await asyncio.to_thread(process.wait, 15) == 0
-    assert process.stdout is not None
-    output = process.stdout.read().decode()
-    assert "authentication is DISABLED" in start_output
+    output = served.output()
+    assert "authentication is DISABLED" in output
     assert not url.endswith(":0")  # --port 0 was given: the start line named the port bound
     assert "stopping: finishing in-flight requests" in output
 
 
 @pytest.fixture
-def two_workers(shop: ActionServerProcess) -> Iterator[Served]:
-    args = ("--workers", "2", "--service", f"shop={shop.address}")
-    with serve_bridge(*args, output=subprocess.DEVNULL) as s:
-        yield s
+def two_workers(shop: ActionServerProcess) -> Iterator[BridgeProcess]:
+    # Workers share one port, so they must be given it.
+    args = ("--port", str(free_port()), "--workers", "2", "--service", f"shop={shop.address}")
+    with bridge_process("--disable-auth", *args, name="cli-workers") as bridge:
+        yield bridge
 
 
 async def test_workers_share_the_port_and_stop_together(
-    two_workers: Served,
+    two_workers: BridgeProcess,
 ) -> None:
-    process, url, _ = two_workers
+    process, url = two_workers.process, two_workers.url
     await until_ready(url)
     pids: set[int] = set()
 
@@ -208,8 +207,10 @@ def test_a_port_in_use_is_one_line_and_exit_2(workers: str) -> None:
         assert "cannot start (see above); stopping" in result.stderr
 
 
-async def test_workers_exit_when_their_supervisor_is_killed(two_workers: Served) -> None:
-    process, url, _ = two_workers
+async def test_workers_exit_when_their_supervisor_is_killed(
+    two_workers: BridgeProcess,
+) -> None:
+    process, url = two_workers.process, two_workers.url
     await until_ready(url)
     async with aiohttp.ClientSession() as session, session.get(url + "/healthz") as response:
         pid = (await response.json())["pid"]

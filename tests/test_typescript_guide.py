@@ -27,7 +27,7 @@ import pytest
 
 from jetactions.v1 import actions_pb2, actions_pb2_grpc
 from tests.otlp import otlp_receiver
-from tests.support import ROOT, serve_bridge, until_ready, wait_until
+from tests.support import ROOT, bridge_process, until_ready, wait_until
 
 GUIDE = ROOT / "docs" / "typescript.md"
 BLOCK = re.compile(r"<!-- (?P<marker>[^>]*?) -->\n```(?P<lang>\w*)\n(?P<body>.*?)```", re.S)
@@ -160,14 +160,14 @@ def test_first_action_from_scratch(tmp_path: Path) -> None:
             log.read_text,
         )
         assert followed.bridge[:2] == ["jetbridge", "serve"]
-        # serve_bridge() adds --disable-auth and a free port of its own.
+        # On any free port, with authentication off (as the guide's bridge has it, or not).
         args = [
             f"greeter={found.group(1)}" if arg.startswith("greeter=") else arg
             for arg in followed.bridge[2:]
             if arg != "--disable-auth"
         ]
-        with serve_bridge(*args) as (_, url, _):
-            asyncio.run(ask_bridge(url))
+        with bridge_process("--disable-auth", *args, name="typescript-guide-bridge") as bridge:
+            asyncio.run(ask_bridge(bridge.url))
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0
         assert "stopped" in log.read_text()
