@@ -7,6 +7,7 @@ README.md and compares their output with what README says they answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -54,7 +55,7 @@ def test_the_install_step_names_only_the_two_packages() -> None:
 
 
 @pytest.fixture
-def demo(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+def demo(tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
     """scripts/demo on free ports, answering get_action_list; tripwire calls go to a file."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -78,11 +79,12 @@ def demo(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         )
     try:
         wait_for_actions(port, process)
-        yield port, calls
+        yield port, calls, process
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)  # the group this fixture created
-            process.wait(timeout=20)
+        # The group this fixture created: whatever of it is left, even if the script is gone.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
 
 
 def wait_for_actions(port: int, process: subprocess.Popen[bytes]) -> None:
@@ -106,8 +108,10 @@ def wait_for_actions(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_the_demo_answers_the_readme_curl_lines(demo: tuple[int, Path]) -> None:
-    port, calls = demo
+def test_the_demo_answers_the_readme_curl_lines(
+    demo: tuple[int, Path, subprocess.Popen[bytes]],
+) -> None:
+    port, calls, _ = demo
     lines = readme_curl_lines().replace("127.0.0.1:8888", f"127.0.0.1:{port}")
     result = subprocess.run(
         ["bash", "-c", lines], capture_output=True, text=True, timeout=60, check=True
@@ -122,3 +126,27 @@ def test_the_demo_answers_the_readme_curl_lines(demo: tuple[int, Path]) -> None:
     assert "HTTP/1.1 200" in outputs[6]
     assert f'filename="{download}"' in result.stdout
     assert not calls.exists(), calls.read_text()
+
+
+def _in_session(session: int) -> list[int]:
+    """The processes of a session (the demo script's, which the fixture made), from /proc."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited meanwhile
+        if int(fields[3]) == session:  # field 6 of stat: the session id
+            members.append(int(stat.parent.name))
+    return members
+
+
+@pytest.mark.timeout(120)
+def test_a_sigterm_to_the_demo_script_alone_stops_the_bridge_and_the_shop(
+    demo: tuple[int, Path, subprocess.Popen[bytes]],
+) -> None:
+    _, _, process = demo
+    assert len(_in_session(process.pid)) >= 3  # the script, the shop and the bridge
+    process.send_signal(signal.SIGTERM)  # the script only, as a process manager's stop
+    assert process.wait(timeout=30) == 143
+    wait_until(lambda: not _in_session(process.pid), "the demo's processes gone", 30)
